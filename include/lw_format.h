@@ -1,0 +1,191 @@
+/*
+ * lw_format.h - the .lwsnap snapshot format, shared by lib/ (writer) and
+ * tools/ (reader). docs/FORMAT.md is the prose spec with an example of each
+ * record; keep the two in step. Plain structs of fixed-width little-endian
+ * integers, no pointers: a snapshot is readable on any little-endian host.
+ *
+ * Layout: lw_snap_header, then records. A record is lw_rec_hdr {tag, len}
+ * followed by len payload bytes, then zero padding up to the next multiple
+ * of 8. Readers skip tags they do not know (minor additions); a newer major
+ * version is refused. The last record is LW_REC_END; a file without it is
+ * truncated.
+ */
+#ifndef LW_FORMAT_H
+#define LW_FORMAT_H
+
+#include <stdint.h>
+
+#define LW_SNAP_MAGIC "LWSNAP\r\n" /* 8 bytes, no NUL; \r\n catches text-mode mangling */
+#define LW_SNAP_MAGIC_LEN 8
+#define LW_SNAP_MAJOR 1
+#define LW_SNAP_MINOR 0
+#define LW_SNAP_SUFFIX ".lwsnap"
+
+struct lw_snap_header {
+    char magic[LW_SNAP_MAGIC_LEN];
+    uint16_t major;
+    uint16_t minor;
+    uint32_t header_size; /* sizeof(struct lw_snap_header) of the writer */
+    uint64_t reserved[2];
+};                        /* 32 bytes */
+
+struct lw_rec_hdr {
+    uint32_t tag;
+    uint32_t len; /* payload bytes, padding excluded */
+};
+
+#define LW_REC_ALIGN 8u
+#define LW_REC_PAD(len) (((len) + (LW_REC_ALIGN - 1)) & ~(uint64_t)(LW_REC_ALIGN - 1))
+
+enum lw_rec_tag {
+    LW_REC_PROCESS = 1, /* exactly one, first */
+    LW_REC_TOTALS = 2,  /* exactly one */
+    LW_REC_MODULE = 3,  /* one per loaded object */
+    LW_REC_STACK = 4,   /* one per call stack */
+    LW_REC_REGION = 5,  /* one per tracked mapped sub-range */
+    LW_REC_END = 0x454e44 /* "END": last record */
+};
+
+/* Why the snapshot was written. */
+enum lw_trigger {
+    LW_TRIGGER_EXIT = 1,
+    LW_TRIGGER_SIGNAL = 2,
+    LW_TRIGGER_INTERVAL = 3,
+    LW_TRIGGER_THRESHOLD = 4,      /* RSS / cgroup usage threshold */
+    LW_TRIGGER_HEAP_THRESHOLD = 5, /* heap in use threshold */
+};
+
+/* lw_rec_process.flags */
+#define LW_PROC_ROOT 0x1u             /* the process `leakwatch run` started */
+#define LW_PROC_CMDLINE_OMITTED 0x2u /* LEAKWATCH_CMDLINE=0 */
+#define LW_PROC_FORKED 0x4u          /* a fork child: inherited the parent's heap */
+
+/* PROCESS payload: this struct, then exe_len bytes of the executable path,
+ * then cmdline_len bytes of the command line (arguments separated by NUL,
+ * as in /proc/PID/cmdline). Neither is NUL-terminated by the format. */
+struct lw_rec_process {
+    uint32_t pid;
+    uint32_t ppid;
+    uint64_t time_ns;         /* CLOCK_REALTIME at the snapshot, ns since the epoch */
+    uint64_t start_time_ns;   /* CLOCK_REALTIME when tracking started in this process */
+    uint64_t mono_ns;         /* CLOCK_MONOTONIC at the snapshot */
+    uint32_t seq;             /* 0-based per-process snapshot sequence number */
+    uint32_t trigger;         /* enum lw_trigger */
+    uint32_t flags;           /* LW_PROC_* */
+    uint32_t max_depth;       /* stack depth limit in force */
+    uint32_t page_size;
+    uint32_t exe_len;
+    uint32_t cmdline_len;
+    uint32_t reserved0;
+    uint64_t sample_interval; /* 0: every allocation recorded */
+    uint64_t reserved[2];
+};
+
+/* Kinds of call stacks and regions. */
+enum lw_kind {
+    LW_KIND_HEAP = 1,      /* malloc family */
+    LW_KIND_MMAP = 2,      /* mmap/mremap called by the program */
+    LW_KIND_ALLOCATOR = 3, /* mmap/mremap called by the allocator inside a malloc call */
+};
+
+/* TOTALS payload. Heap counters are exact sums over the HEAP stacks; the
+ * mapping counters are exact sums over the REGION records of that kind. */
+struct lw_totals_map {
+    uint64_t mapped_bytes;        /* bytes of tracked mappings, every state */
+    uint64_t regions;             /* live mappings (mmap calls not fully unmapped) */
+    uint64_t madv_free_bytes;     /* bytes whose last advice was MADV_FREE */
+    uint64_t madv_dontneed_bytes; /* bytes whose last advice was MADV_DONTNEED */
+    uint64_t released_resident_bytes; /* MADV_FREE bytes still resident (mincore) */
+    uint64_t map_calls;           /* mmap/mremap calls recorded, ever */
+    uint64_t unmap_calls;         /* munmap calls that removed tracked bytes, ever */
+    uint64_t reserved;
+};
+
+struct lw_rec_totals {
+    uint64_t heap_inuse_bytes;
+    uint64_t heap_inuse_objects;
+    uint64_t heap_alloc_bytes;   /* ever allocated */
+    uint64_t heap_alloc_objects; /* mallocs */
+    uint64_t heap_free_bytes;
+    uint64_t heap_free_objects;  /* frees of tracked blocks */
+    struct lw_totals_map mmap;      /* LW_KIND_MMAP */
+    struct lw_totals_map allocator; /* LW_KIND_ALLOCATOR */
+    uint64_t dropped_blocks;    /* blocks not tracked: metadata exhausted */
+    uint64_t dropped_bytes;
+    uint64_t dropped_stacks;    /* stacks not stored: stack table full */
+    uint64_t dropped_regions;   /* mappings not tracked: region ledger full */
+    uint64_t unwind_failures;   /* captures that returned no frame */
+    uint64_t stale_blocks;      /* tracked blocks whose free we never saw (address reused) */
+    uint64_t metadata_bytes;    /* leakwatch's own memory for tables and stacks */
+    uint64_t live_table_slots;  /* capacity of the live-block table */
+    uint64_t reserved[4];
+};
+
+/* A PT_LOAD segment of a module, at its address in this process. */
+struct lw_rec_segment {
+    uint64_t start;       /* load bias + p_vaddr */
+    uint64_t size;        /* p_memsz */
+    uint64_t file_offset; /* p_offset */
+    uint32_t flags;       /* p_flags: PF_X 1, PF_W 2, PF_R 4 */
+    uint32_t reserved;
+};
+
+/* MODULE payload: this struct, nsegs lw_rec_segment, then path_len bytes
+ * of path, then build_id_len bytes of the raw GNU build-id. The main
+ * executable has LW_MOD_MAIN and its path from /proc/self/exe. */
+#define LW_MOD_MAIN 0x1u
+#define LW_MOD_VDSO 0x2u
+struct lw_rec_module {
+    uint64_t base; /* load bias (dlpi_addr) */
+    uint32_t nsegs;
+    uint32_t path_len;
+    uint32_t build_id_len;
+    uint32_t flags;
+};
+
+/* STACK payload: this struct, then nframes uint64_t return addresses,
+ * frame 0 the caller of the allocation function. In-use = alloc - free.
+ * For HEAP stacks: bytes/objects are malloc'd blocks. For MMAP/ALLOCATOR
+ * stacks: bytes are mapped bytes, objects are mappings (a mapping is freed
+ * when its last byte is unmapped). */
+#define LW_STACK_TRUNCATED 0x1u /* deeper than max_depth: outermost frames cut */
+struct lw_rec_stack {
+    uint32_t id; /* >= 1, unique in the snapshot */
+    uint8_t kind; /* enum lw_kind */
+    uint8_t flags;
+    uint16_t nframes;
+    uint64_t alloc_bytes;
+    uint64_t alloc_objects;
+    uint64_t free_bytes;
+    uint64_t free_objects;
+};
+
+/* REGION payload: one tracked sub-range [start, start+size) with one state.
+ * Sub-ranges of one mmap call share region_id. */
+enum lw_region_state {
+    LW_STATE_MAPPED = 1,
+    LW_STATE_MADV_FREE = 2,
+    LW_STATE_MADV_DONTNEED = 3,
+};
+#define LW_REGION_ANON 0x1u
+#define LW_REGION_SHARED 0x2u
+#define LW_REGION_FILE 0x4u
+struct lw_rec_region {
+    uint64_t start;
+    uint64_t size;
+    uint64_t resident_bytes; /* MADV_FREE ranges: bytes still resident; else 0 */
+    uint32_t stack;          /* stack id of the mmap/mremap */
+    uint32_t region_id;
+    uint8_t kind;            /* LW_KIND_MMAP or LW_KIND_ALLOCATOR */
+    uint8_t state;           /* enum lw_region_state */
+    uint16_t flags;          /* LW_REGION_* */
+    uint32_t prot;           /* PROT_* at mmap time */
+};
+
+/* END payload. records counts every record before END. */
+struct lw_rec_end {
+    uint64_t records;
+    uint64_t bytes; /* file offset of the END record header */
+};
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * config.c - parse the LEAKWATCH_* options of LW_OPTIONS into struct
+ * lw_config. Runs inside the host during bootstrap: no allocation, no
+ * stdio, no locale; messages are composed in a stack buffer.
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "strbuf.h"
+
+const struct lw_option_info lw_option_table[] = {
+#define LW_OPT_INFO(name, kind, def, help) {#name, #kind, def, help},
+    LW_OPTIONS(LW_OPT_INFO)
+#undef LW_OPT_INFO
+};
+const size_t lw_option_count = sizeof(lw_option_table) / sizeof(lw_option_table[0]);
+
+static const struct {
+    const char *name;
+    int signo;
+} sig_names[] = {
+    {"HUP", SIGHUP},   {"INT", SIGINT},     {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
+    {"USR2", SIGUSR2}, {"ALRM", SIGALRM},   {"TERM", SIGTERM}, {"CHLD", SIGCHLD},
+    {"CONT", SIGCONT}, {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},
+    {"URG", SIGURG},   {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM},
+    {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},     {"PWR", SIGPWR},
+    {"SYS", SIGSYS},
+};
+
+/* Signals that cannot or must not be used to request a snapshot. */
+static bool sig_forbidden(int s)
+{
+    return s == SIGKILL || s == SIGSTOP || s == SIGSEGV || s == SIGBUS || s == SIGFPE ||
+           s == SIGILL || s == SIGABRT || s == SIGTRAP;
+}
+
+/* Parse a decimal int in [lo, hi]; the whole string must be digits. */
+static bool parse_int(const char *s, long lo, long hi, long *out)
+{
+    long v = 0;
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        v = v * 10 + (*s - '0');
+        if (v > hi)
+            return false;
+    }
+    if (v < lo)
+        return false;
+    *out = v;
+    return true;
+}
+
+int lw_config_parse_signal(const char *s)
+{
+    long v;
+    if (!s || !*s)
+        return -1;
+    if (!strcmp(s, "off") || !strcmp(s, "none") || !strcmp(s, "0"))
+        return LW_SIG_OFF;
+    if (parse_int(s, 1, SIGRTMAX, &v))
+        return sig_forbidden((int)v) ? -1 : (int)v;
+    if (!strncmp(s, "SIG", 3))
+        s += 3;
+    if (!strncmp(s, "RTMIN", 5)) {
+        long off = 0;
+        if (s[5] == '+' && !parse_int(s + 6, 0, SIGRTMAX - SIGRTMIN, &off))
+            return -1;
+        if (s[5] != '+' && s[5] != '\0')
+            return -1;
+        return SIGRTMIN + (int)off;
+    }
+    if (!strncmp(s, "RTMAX", 5)) {
+        long off = 0;
+        if (s[5] == '-' && !parse_int(s + 6, 0, SIGRTMAX - SIGRTMIN, &off))
+            return -1;
+        if (s[5] != '-' && s[5] != '\0')
+            return -1;
+        return SIGRTMAX - (int)off;
+    }
+    for (size_t i = 0; i < sizeof(sig_names) / sizeof(sig_names[0]); i++)
+        if (!strcmp(s, sig_names[i].name))
+            return sig_names[i].signo;
+    return -1;
+}
+
+void lw_config_signal_name(int signo, char *buf, size_t len)
+{
+    struct lw_strbuf b = LW_STRBUF_INIT(buf, len);
+    if (signo == LW_SIG_OFF) {
+        lw_strbuf_puts(&b, "off");
+        return;
+    }
+    if (signo >= SIGRTMIN && signo <= SIGRTMAX) {
+        lw_strbuf_puts(&b, "RTMIN+");
+        lw_strbuf_putu(&b, (unsigned long)(signo - SIGRTMIN));
+        return;
+    }
+    for (size_t i = 0; i < sizeof(sig_names) / sizeof(sig_names[0]); i++)
+        if (sig_names[i].signo == signo) {
+            lw_strbuf_puts(&b, sig_names[i].name);
+            return;
+        }
+    lw_strbuf_putu(&b, (unsigned long)signo);
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+    if (!strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "on")) {
+        *out = true;
+        return true;
+    }
+    if (!strcmp(s, "0") || !strcmp(s, "no") || !strcmp(s, "false") || !strcmp(s, "off")) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+static void report(lw_config_err_fn err, void *arg, const char *name, const char *value,
+                   const char *why)
+{
+    char msg[512];
+    struct lw_strbuf b = LW_STRBUF_INIT(msg, sizeof msg);
+    lw_strbuf_puts(&b, "LEAKWATCH_");
+    lw_strbuf_puts(&b, name);
+    if (value) {
+        lw_strbuf_puts(&b, "='");
+        lw_strbuf_puts(&b, value);
+        lw_strbuf_puts(&b, "'");
+    }
+    lw_strbuf_puts(&b, ": ");
+    lw_strbuf_puts(&b, why);
+    if (err)
+        err(msg, arg);
+}
+
+static void set_default_output(struct lw_config *c)
+{
+    struct lw_strbuf b = LW_STRBUF_INIT(c->output, sizeof c->output);
+    lw_strbuf_puts(&b, "/tmp/leakwatch-");
+    lw_strbuf_putu(&b, (unsigned long)getuid());
+    c->output_default = true;
+}
+
+int lw_config_load(struct lw_config *c, lw_config_get_fn get, void *get_arg, char *const *environ_list,
+                   lw_config_err_fn err, void *err_arg)
+{
+    int problems = 0;
+    const char *v;
+    long n;
+
+    memset(c, 0, sizeof *c);
+    set_default_output(c);
+    c->signo = SIGRTMIN + 7;
+    c->depth = 64;
+    c->follow_exec = true;
+    c->follow_fork = true;
+    c->cmdline = true;
+
+    if ((v = get("LEAKWATCH_OUTPUT", get_arg)) && *v) {
+        size_t len = strlen(v);
+        while (len > 1 && v[len - 1] == '/')
+            len--;
+        if (len >= sizeof c->output - 64) {
+            report(err, err_arg, "OUTPUT", NULL, "path too long; using the default");
+            problems++;
+        } else {
+            memcpy(c->output, v, len);
+            c->output[len] = '\0';
+            c->output_default = false;
+        }
+    }
+    if ((v = get("LEAKWATCH_SIGNAL", get_arg))) {
+        int s = lw_config_parse_signal(v);
+        if (s < 0) {
+            report(err, err_arg, "SIGNAL", v,
+                   "not a usable signal (try USR2, RTMIN+7, a number, or off); using RTMIN+7");
+            problems++;
+        } else {
+            c->signo = s;
+        }
+    }
+    if ((v = get("LEAKWATCH_DEPTH", get_arg))) {
+        if (!parse_int(v, 1, 256, &n)) {
+            report(err, err_arg, "DEPTH", v, "must be a whole number from 1 to 256; using 64");
+            problems++;
+        } else {
+            c->depth = (int)n;
+        }
+    }
+#define LW_BOOL_OPT(NAME, field)                                                         \
+    if ((v = get("LEAKWATCH_" #NAME, get_arg)) && !parse_bool(v, &c->field)) {          \
+        report(err, err_arg, #NAME, v, "must be 1 or 0; using 1");                     \
+        c->field = true;                                                               \
+        problems++;                                                                    \
+    }
+    LW_BOOL_OPT(FOLLOW_EXEC, follow_exec)
+    LW_BOOL_OPT(FOLLOW_FORK, follow_fork)
+    LW_BOOL_OPT(CMDLINE, cmdline)
+#undef LW_BOOL_OPT
+    if ((v = get("LEAKWATCH_ROOT_PID", get_arg)) && *v) {
+        if (!parse_int(v, 1, 1L << 30, &n)) {
+            report(err, err_arg, "ROOT_PID", v, "must be a process id; ignored");
+            problems++;
+        } else {
+            c->root_pid = (int)n;
+        }
+    }
+
+    for (char *const *e = environ_list; e && *e; e++) {
+        const char *name = *e;
+        if (strncmp(name, "LEAKWATCH_", 10))
+            continue;
+        const char *eq = strchr(name, '=');
+        size_t klen = eq ? (size_t)(eq - name) - 10 : strlen(name) - 10;
+        bool known = false;
+        for (size_t i = 0; i < lw_option_count; i++)
+            if (strlen(lw_option_table[i].name) == klen &&
+                !strncmp(lw_option_table[i].name, name + 10, klen))
+                known = true;
+        /* LEAKWATCH_LIB is read by `leakwatch run`, not by the library. */
+        if (!known && !(klen == 3 && !strncmp(name + 10, "LIB", 3))) {
+            char key[128];
+            struct lw_strbuf b = LW_STRBUF_INIT(key, sizeof key);
+            lw_strbuf_putn(&b, name + 10, klen);
+            report(err, err_arg, key, NULL, "unknown option; ignored (see leakwatch run --help)");
+            problems++;
+        }
+    }
+    return problems;
+}

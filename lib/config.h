@@ -1,0 +1,71 @@
+/*
+ * config.h - leakwatch's options: one table (LW_OPTIONS), read once.
+ * Shared by the preloaded library (reads its environment at start) and by
+ * `leakwatch run` (validates the same options before starting the program,
+ * so both say the same words about a bad value).
+ * Never allocates, never uses stdio: the library calls it during bootstrap.
+ */
+#ifndef LW_CONFIG_H
+#define LW_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* X(NAME, kind, default, help): kind is one of DIR SIG INT BOOL PID.
+ * The README's options table is generated from this list by
+ * `leakwatch run --help-env`; keep the help one line. */
+#define LW_OPTIONS(X)                                                                   \
+    X(OUTPUT, DIR, "/tmp/leakwatch-UID",                                                \
+      "directory for snapshots (created if missing); never the program's cwd")          \
+    X(SIGNAL, SIG, "RTMIN+7",                                                           \
+      "signal that writes a snapshot (name like USR2 or RTMIN+7, a number, or off)")    \
+    X(DEPTH, INT, "64", "maximum call stack depth recorded, 1-256")                    \
+    X(FOLLOW_EXEC, BOOL, "1", "1: programs exec'd by the target are traced too; 0: not") \
+    X(FOLLOW_FORK, BOOL, "1", "1: fork children write their own snapshots; 0: they stop writing") \
+    X(CMDLINE, BOOL, "1", "1: snapshots record the command line; 0: left out")         \
+    X(ROOT_PID, PID, "", "set by `leakwatch run`: pid of the process it started")
+
+#define LW_SIG_OFF 0
+
+struct lw_config {
+    char output[PATH_MAX]; /* no trailing slash */
+    bool output_default;   /* OUTPUT not given: the per-user default */
+    int signo;             /* LW_SIG_OFF: no signal trigger */
+    int depth;
+    bool follow_exec;
+    bool follow_fork;
+    bool cmdline;
+    int root_pid; /* 0: unknown */
+};
+
+/* getenv-like lookup, so tests and `leakwatch run` can feed their own. */
+typedef const char *(*lw_config_get_fn)(const char *name, void *arg);
+/* Called once per problem with a complete one-line message (no newline). */
+typedef void (*lw_config_err_fn)(const char *msg, void *arg);
+
+/* Fill *c from the options: defaults first, then every LEAKWATCH_<NAME>
+ * that get() returns. A bad value keeps the default and reports through
+ * err(). `environ_list` (may be NULL) is scanned for LEAKWATCH_* names that
+ * are not options; each is reported. Returns the number of problems. */
+int lw_config_load(struct lw_config *c, lw_config_get_fn get, void *get_arg, char *const *environ_list,
+                   lw_config_err_fn err, void *err_arg);
+
+/* Parse a signal name ("USR2", "SIGUSR2", "RTMIN+7", "SIGRTMIN+7", "12",
+ * "off"). Returns the signal number, LW_SIG_OFF for off, -1 if invalid. */
+int lw_config_parse_signal(const char *s);
+
+/* Write a signal's name into buf ("RTMIN+7", "USR2", "off"). */
+void lw_config_signal_name(int signo, char *buf, size_t len);
+
+/* Option descriptions, for --help and the README table. */
+struct lw_option_info {
+    const char *name; /* without the LEAKWATCH_ prefix */
+    const char *kind;
+    const char *def;
+    const char *help;
+};
+extern const struct lw_option_info lw_option_table[];
+extern const size_t lw_option_count;
+
+#endif

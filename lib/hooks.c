@@ -1,0 +1,524 @@
+/*
+ * hooks.c - the interposed functions (list in hooks.h). Each wrapper makes
+ * sure init ran, passes through when the thread is inside leakwatch (guard)
+ * or inside the allocator (in_alloc), calls the real function and records.
+ * free/munmap record before the real call, so the address cannot be reused
+ * in between. Allocations made before init finishes are served from a
+ * static arena that free and realloc recognise. Only this file is not in
+ * lw_core: linked into a test, it would interpose the test itself.
+ */
+/* mmap and mmap64 are two symbols we define: no header renaming. */
+#undef _FILE_OFFSET_BITS
+#include "hooks.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <elf.h>
+#include <errno.h>
+#include <link.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../include/lw_format.h"
+#include "lw.h"
+#include "lw_config.h"
+#include "stack.h"
+#include "state.h"
+#include "track.h"
+#include "trigger.h"
+
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24
+#endif
+
+extern char **environ;
+extern const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
+
+/* ---- the real functions ---- */
+
+static struct {
+#define LW_REAL_FIELD(name, ret, params, args) ret(*name) params;
+    LW_HOOKED_FUNCTIONS(LW_REAL_FIELD)
+#undef LW_REAL_FIELD
+} real;
+
+static void resolve(void)
+{
+#define LW_RESOLVE(name, ret, params, args) real.name = (ret(*) params)dlsym(RTLD_NEXT, #name);
+    LW_HOOKED_FUNCTIONS(LW_RESOLVE)
+#undef LW_RESOLVE
+}
+
+/* ---- bootstrap arena: allocations made while init runs ---- */
+
+#define ARENA_SIZE (1u << 20)
+static char arena[ARENA_SIZE] __attribute__((aligned(64)));
+static _Atomic size_t arena_used;
+
+static inline bool in_arena(const void *p)
+{
+    return (const char *)p >= arena && (const char *)p < arena + ARENA_SIZE;
+}
+
+static LW_COLD void *arena_alloc(size_t n, size_t align)
+{
+    if (align < 16)
+        align = 16;
+    if (n > ARENA_SIZE)
+        goto full;
+    size_t need = n + 16 + align;
+    size_t off = atomic_fetch_add(&arena_used, need);
+    if (off + need > ARENA_SIZE)
+        goto full;
+    uintptr_t p = ((uintptr_t)arena + off + 16 + align - 1) & ~(uintptr_t)(align - 1);
+    ((size_t *)p)[-1] = n;
+    return (void *)p; /* static memory: zero already, and never reused */
+full:
+    errno = ENOMEM;
+    return NULL;
+}
+
+static inline size_t arena_size(const void *p)
+{
+    return ((const size_t *)p)[-1];
+}
+
+/* ---- start-up ---- */
+
+static void own_text_range(void)
+{
+    const ElfW(Ehdr) *eh = &__ehdr_start;
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const char *)eh + eh->e_phoff);
+    uintptr_t base = (uintptr_t)eh, lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X))
+            continue;
+        uintptr_t s = base + ph[i].p_vaddr, e = s + ph[i].p_memsz;
+        lo = s < lo ? s : lo;
+        hi = e > hi ? e : hi;
+    }
+    if (lo < hi)
+        lw_stack_set_own_range(lo, hi);
+}
+
+static LW_COLD void die(const char *msg)
+{
+    ssize_t r = write(2, msg, strlen(msg));
+    (void)r;
+    abort();
+}
+
+/* Runs once, on the first hook call of any thread. Others arriving meanwhile
+ * use the arena instead of waiting: the initialising thread may need a lock
+ * they hold (the loader's, inside dlsym). */
+static LW_COLD void ensure_init(void)
+{
+    int expect = LW_UNINIT;
+    if (!atomic_compare_exchange_strong(&lw_state.init, &expect, LW_INITIALISING))
+        return;
+    uint8_t g = lw_tls.guard;
+    lw_tls.guard = 1;
+    lw_tls.initialising = 1;
+    resolve();
+    if (!real.malloc || !real.free || !real.calloc || !real.realloc || !real.mmap || !real.munmap ||
+        !real.madvise)
+        die("leakwatch: the C library's malloc/free/mmap cannot be found (dlsym RTLD_NEXT); "
+            "cannot run\n");
+    own_text_range();
+    bool ok = lw_core_init(environ);
+    if (ok) {
+        /* libunwind maps its caches on first use: do it now, guarded. */
+        uintptr_t f[4];
+        bool t;
+        lw_stack_capture(f, 4, 0, &t);
+    }
+    atomic_store(&lw_state.init, ok ? LW_READY : LW_DISABLED);
+    lw_tls.initialising = 0;
+    lw_tls.guard = g;
+}
+
+static inline bool ready(void)
+{
+    return LW_LIKELY(atomic_load_explicit(&lw_state.init, memory_order_acquire) == LW_READY);
+}
+
+/* Not ready: start up if nobody has; true if the real functions may be used. */
+static LW_COLD bool boot(void)
+{
+    if (atomic_load(&lw_state.init) == LW_UNINIT)
+        ensure_init();
+    int st = atomic_load_explicit(&lw_state.init, memory_order_acquire);
+    return st == LW_READY || st == LW_DISABLED;
+}
+
+static inline bool pass_through(void)
+{
+    return lw_tls.guard || lw_tls.in_alloc ||
+           LW_UNLIKELY(!atomic_load_explicit(&lw_state.tracking, memory_order_relaxed));
+}
+
+/* Remove our library from LD_PRELOAD (LEAKWATCH_FOLLOW_EXEC=0), in place. */
+static void drop_from_preload(char **envp)
+{
+    for (char **e = envp; e && *e; e++) {
+        if (strncmp(*e, "LD_PRELOAD=", 11))
+            continue;
+        char *src = *e + 11, *dst = src;
+        while (*src) {
+            size_t len = strcspn(src, ": ");
+            const char *base = src + len;
+            while (base > src && base[-1] != '/')
+                base--;
+            bool ours = (size_t)(src + len - base) == strlen(LW_PRELOAD_NAME) &&
+                        !strncmp(base, LW_PRELOAD_NAME, len - (size_t)(base - src));
+            if (!ours) {
+                if (dst != *e + 11)
+                    *dst++ = ':';
+                memmove(dst, src, len);
+                dst += len;
+            }
+            src += len;
+            while (*src == ':' || *src == ' ')
+                src++;
+        }
+        *dst = '\0';
+    }
+}
+
+__attribute__((constructor)) static void lw_constructor(int argc, char **argv, char **envp)
+{
+    (void)argc;
+    (void)argv;
+    if (atomic_load(&lw_state.init) == LW_UNINIT)
+        ensure_init();
+    if (!ready())
+        return;
+    if (!lw_state.cfg.follow_exec)
+        drop_from_preload(envp ? envp : environ);
+    lw_trigger_start();
+}
+
+__attribute__((destructor)) static void lw_destructor(void)
+{
+    if (ready())
+        lw_trigger_exit();
+}
+
+/* ---- the allocation API ---- */
+
+LW_EXPORT void *malloc(size_t n)
+{
+    if (LW_UNLIKELY(!ready()) && !boot())
+        return arena_alloc(n, 16);
+    if (pass_through())
+        return real.malloc(n);
+    lw_tls.in_alloc = 1;
+    void *p = real.malloc(n);
+    lw_tls.in_alloc = 0;
+    if (LW_LIKELY(p != NULL))
+        lw_track_alloc(p, n, 0);
+    return p;
+}
+
+LW_EXPORT void free(void *p)
+{
+    if (LW_UNLIKELY(p == NULL || in_arena(p)))
+        return;
+    if (LW_UNLIKELY(!ready()) && !boot()) {
+        if (real.free)
+            real.free(p);
+        return; /* before resolution: nothing can own p but the loader; keep it */
+    }
+    if (pass_through()) {
+        real.free(p);
+        return;
+    }
+    lw_track_free(p);
+    lw_tls.in_alloc = 1;
+    real.free(p);
+    lw_tls.in_alloc = 0;
+}
+
+LW_EXPORT void *calloc(size_t n, size_t sz)
+{
+    if (LW_UNLIKELY(!ready()) && !boot()) {
+        size_t total;
+        if (__builtin_mul_overflow(n, sz, &total)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return arena_alloc(total, 16);
+    }
+    if (pass_through())
+        return real.calloc(n, sz);
+    lw_tls.in_alloc = 1;
+    void *p = real.calloc(n, sz);
+    lw_tls.in_alloc = 0;
+    if (LW_LIKELY(p != NULL))
+        lw_track_alloc(p, n * sz, 0);
+    return p;
+}
+
+/* realloc and reallocarray: the old block leaves the table before the real
+ * call (its address may be handed to another thread at once) and comes
+ * back if the call fails. */
+static void *realloc_common(void *p, size_t n, void *(*call)(void *, size_t, size_t), size_t a,
+                            size_t b)
+{
+    struct lw_block old;
+    bool had = lw_track_take(p, &old);
+    lw_tls.in_alloc = 1;
+    void *q = call(p, a, b);
+    lw_tls.in_alloc = 0;
+    if (q == NULL && n != 0) {
+        if (had)
+            lw_track_put_back(p, &old); /* failed: p is untouched */
+        return NULL;
+    }
+    if (had)
+        lw_track_count_free(&old); /* realloc(p, 0) may free and return NULL */
+    if (q)
+        lw_track_alloc(q, n, 0);
+    return q;
+}
+
+static void *call_realloc(void *p, size_t n, size_t unused)
+{
+    (void)unused;
+    return real.realloc(p, n);
+}
+
+static void *call_reallocarray(void *p, size_t n, size_t sz)
+{
+    return real.reallocarray(p, n, sz);
+}
+
+static LW_COLD void *realloc_from_arena(void *p, size_t n)
+{
+    if (n == 0)
+        return NULL;
+    void *q = malloc(n);
+    if (q) {
+        size_t old = arena_size(p);
+        memcpy(q, p, old < n ? old : n);
+    }
+    return q;
+}
+
+LW_EXPORT void *realloc(void *p, size_t n)
+{
+    if (LW_UNLIKELY(in_arena(p)))
+        return realloc_from_arena(p, n);
+    if (LW_UNLIKELY(!ready()) && !boot()) {
+        if (p == NULL)
+            return arena_alloc(n, 16);
+        return real.realloc ? real.realloc(p, n) : NULL;
+    }
+    if (pass_through())
+        return real.realloc(p, n);
+    if (p == NULL) {
+        lw_tls.in_alloc = 1;
+        void *q = real.realloc(NULL, n);
+        lw_tls.in_alloc = 0;
+        if (q)
+            lw_track_alloc(q, n, 0);
+        return q;
+    }
+    return realloc_common(p, n, call_realloc, n, 0);
+}
+
+LW_EXPORT void *reallocarray(void *p, size_t n, size_t sz)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, sz, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (LW_UNLIKELY(in_arena(p)) || LW_UNLIKELY(!ready()))
+        return realloc(p, total);
+    if (pass_through() || !real.reallocarray)
+        return real.reallocarray ? real.reallocarray(p, n, sz) : realloc(p, total);
+    if (p == NULL) {
+        lw_tls.in_alloc = 1;
+        void *q = real.reallocarray(NULL, n, sz);
+        lw_tls.in_alloc = 0;
+        if (q)
+            lw_track_alloc(q, total, 0);
+        return q;
+    }
+    return realloc_common(p, total, call_reallocarray, n, sz);
+}
+
+LW_EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+    if (LW_UNLIKELY(!ready()) && !boot()) {
+        if (align < sizeof(void *) || (align & (align - 1)))
+            return EINVAL;
+        void *p = arena_alloc(n, align);
+        if (!p)
+            return ENOMEM;
+        *out = p;
+        return 0;
+    }
+    if (pass_through())
+        return real.posix_memalign(out, align, n);
+    lw_tls.in_alloc = 1;
+    int r = real.posix_memalign(out, align, n);
+    lw_tls.in_alloc = 0;
+    if (r == 0)
+        lw_track_alloc(*out, n, 0);
+    return r;
+}
+
+/* aligned_alloc, memalign, valloc and pvalloc: one shape. */
+#define LW_ALIGNED_WRAPPER(name, params, args, align_expr)                                  \
+    LW_EXPORT void *name params                                                             \
+    {                                                                                       \
+        if (LW_UNLIKELY(!ready()) && !boot())                                               \
+            return arena_alloc(n, (align_expr));                                            \
+        if (pass_through())                                                                 \
+            return real.name args;                                                          \
+        lw_tls.in_alloc = 1;                                                                \
+        void *p = real.name args;                                                           \
+        lw_tls.in_alloc = 0;                                                                \
+        if (LW_LIKELY(p != NULL))                                                           \
+            lw_track_alloc(p, n, 0);                                                        \
+        return p;                                                                           \
+    }
+
+LW_ALIGNED_WRAPPER(aligned_alloc, (size_t align, size_t n), (align, n), align)
+LW_ALIGNED_WRAPPER(memalign, (size_t align, size_t n), (align, n), align)
+LW_ALIGNED_WRAPPER(valloc, (size_t n), (n), LW_PAGE)
+LW_ALIGNED_WRAPPER(pvalloc, (size_t n), (n), LW_PAGE)
+
+LW_EXPORT size_t malloc_usable_size(void *p)
+{
+    if (p == NULL)
+        return 0;
+    if (in_arena(p))
+        return arena_size(p);
+    if (LW_UNLIKELY(!ready()) && !boot())
+        return 0;
+    return real.malloc_usable_size(p);
+}
+
+/* ---- mappings ---- */
+
+static void *mmap_common(void *(*call)(void *, size_t, int, int, int, off_t), void *a, size_t n,
+                         int prot, int flags, int fd, off_t off)
+{
+    if (LW_UNLIKELY(!ready()) && !boot())
+        return (void *)syscall(SYS_mmap, a, n, prot, flags, fd, off);
+    void *r = call(a, n, prot, flags, fd, off);
+    if (r != MAP_FAILED && !lw_tls.guard &&
+        LW_LIKELY(atomic_load_explicit(&lw_state.tracking, memory_order_relaxed)))
+        lw_track_mmap(r, n, prot, flags, fd, lw_tls.in_alloc, 0);
+    return r;
+}
+
+LW_EXPORT void *mmap(void *a, size_t n, int prot, int flags, int fd, off_t off)
+{
+    return mmap_common(real.mmap, a, n, prot, flags, fd, off);
+}
+
+LW_EXPORT void *mmap64(void *a, size_t n, int prot, int flags, int fd, off_t off)
+{
+    return mmap_common(real.mmap64 ? real.mmap64 : real.mmap, a, n, prot, flags, fd, off);
+}
+
+LW_EXPORT int munmap(void *a, size_t n)
+{
+    if (LW_UNLIKELY(!ready()) && !boot())
+        return (int)syscall(SYS_munmap, a, n);
+    /* Only a call the kernel will accept changes the ledger. */
+    if (!lw_tls.guard && n && !((uintptr_t)a & (LW_PAGE - 1)) &&
+        atomic_load_explicit(&lw_state.tracking, memory_order_relaxed))
+        lw_track_munmap(a, n);
+    return real.munmap(a, n);
+}
+
+LW_EXPORT void *mremap(void *old, size_t oldn, size_t newn, int flags, ...)
+{
+    void *na = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list ap;
+        va_start(ap, flags);
+        na = va_arg(ap, void *);
+        va_end(ap);
+    }
+    if (LW_UNLIKELY(!ready()) && !boot())
+        return (void *)syscall(SYS_mremap, old, oldn, newn, flags, na);
+    if (lw_tls.guard || !atomic_load_explicit(&lw_state.tracking, memory_order_relaxed))
+        return real.mremap(old, oldn, newn, flags, na);
+    return lw_track_mremap(real.mremap, old, oldn, newn, flags, na, lw_tls.in_alloc);
+}
+
+LW_EXPORT int madvise(void *a, size_t n, int advice)
+{
+    if (LW_UNLIKELY(!ready()) && !boot())
+        return (int)syscall(SYS_madvise, a, n, advice);
+    int r = real.madvise(a, n, advice);
+    if (r == 0 && (advice == MADV_FREE || advice == MADV_DONTNEED || advice == MADV_DONTNEED_LOCKED) &&
+        !lw_tls.guard && atomic_load_explicit(&lw_state.tracking, memory_order_relaxed))
+        lw_track_madvise(a, n, advice == MADV_FREE ? MADV_FREE : MADV_DONTNEED);
+    return r;
+}
+
+/* ---- descriptors: libunwind's validation pipe ----
+ * libunwind probes memory by writing it into a pipe it keeps for the life of
+ * the process, at the lowest free numbers (3 and 4, typically). A daemon that
+ * closes every descriptor and reuses those numbers would then have libunwind
+ * read from and write to its own files. So a pipe our own code asks for is
+ * moved to the top of the descriptor range, close-on-exec: exec'd children
+ * never see it, and the host's numbers stay as they would be without us. */
+
+static void move_high(int fds[2])
+{
+    struct rlimit rl;
+    long top = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
+        top = (long)rl.rlim_cur;
+    if (top > (1L << 20))
+        top = 1L << 20;
+    for (int i = 0; i < 2; i++) {
+        int hi = fcntl(fds[i], F_DUPFD_CLOEXEC, (int)(top - 16));
+        if (hi >= 0) {
+            close(fds[i]);
+            fds[i] = hi;
+        }
+    }
+}
+
+static int our_pipe(int fds[2], int flags)
+{
+    int r = real.pipe2 ? real.pipe2(fds, flags | O_CLOEXEC)
+                       : (int)syscall(SYS_pipe2, fds, flags | O_CLOEXEC);
+    if (r == 0)
+        move_high(fds);
+    return r;
+}
+
+LW_EXPORT int pipe(int fds[2])
+{
+    if (lw_tls.guard)
+        return our_pipe(fds, 0);
+    if (LW_UNLIKELY(!real.pipe))
+        return (int)syscall(SYS_pipe2, fds, 0);
+    return real.pipe(fds);
+}
+
+LW_EXPORT int pipe2(int fds[2], int flags)
+{
+    if (lw_tls.guard)
+        return our_pipe(fds, flags);
+    if (LW_UNLIKELY(!real.pipe2))
+        return (int)syscall(SYS_pipe2, fds, flags);
+    return real.pipe2(fds, flags);
+}

@@ -1,0 +1,36 @@
+/*
+ * hooks.h - every symbol leakwatch interposes, once. The list generates the
+ * table of real functions and its resolution (hooks.c); adding a hook is a
+ * line here plus a short wrapper there.
+ * X(name, return type, parameter list, argument list)
+ */
+#ifndef LW_HOOKS_H
+#define LW_HOOKS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define LW_HOOKED_FUNCTIONS(X)                                                                  \
+    X(malloc, void *, (size_t n), (n))                                                          \
+    X(free, void, (void *p), (p))                                                               \
+    X(calloc, void *, (size_t n, size_t sz), (n, sz))                                           \
+    X(realloc, void *, (void *p, size_t n), (p, n))                                             \
+    X(reallocarray, void *, (void *p, size_t n, size_t sz), (p, n, sz))                         \
+    X(posix_memalign, int, (void **out, size_t align, size_t n), (out, align, n))              \
+    X(aligned_alloc, void *, (size_t align, size_t n), (align, n))                              \
+    X(memalign, void *, (size_t align, size_t n), (align, n))                                   \
+    X(valloc, void *, (size_t n), (n))                                                          \
+    X(pvalloc, void *, (size_t n), (n))                                                         \
+    X(malloc_usable_size, size_t, (void *p), (p))                                               \
+    X(mmap, void *, (void *a, size_t n, int prot, int flags, int fd, off_t off),                \
+      (a, n, prot, flags, fd, off))                                                             \
+    X(mmap64, void *, (void *a, size_t n, int prot, int flags, int fd, off_t off),              \
+      (a, n, prot, flags, fd, off))                                                             \
+    X(munmap, int, (void *a, size_t n), (a, n))                                                 \
+    X(mremap, void *, (void *old, size_t oldn, size_t newn, int flags, ...),                  \
+      (old, oldn, newn, flags, new_addr))                                                       \
+    X(madvise, int, (void *a, size_t n, int advice), (a, n, advice))                           \
+    X(pipe, int, (int fds[2]), (fds))                                                           \
+    X(pipe2, int, (int fds[2], int flags), (fds, flags))
+
+#endif

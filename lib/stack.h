@@ -1,0 +1,80 @@
+/*
+ * stack.h - call stack capture (libunwind) and the stack table: each
+ * distinct (kind, frames) gets an id and four counters. Lock-free, grows
+ * without stopping anyone, memory from lw_sys_map only. Capture must run
+ * under the thread's guard: libunwind maps memory on first use.
+ */
+#ifndef LW_STACK_H
+#define LW_STACK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LW_STACK_MAX_IDS ((UINT32_C(1) << 22) - 1) /* fits the table's 24-bit field */
+
+struct lw_stack_counters {
+    _Atomic uint64_t alloc_bytes;
+    _Atomic uint64_t alloc_objects;
+    _Atomic uint64_t free_bytes;
+    _Atomic uint64_t free_objects;
+    char pad[32];
+} __attribute__((aligned(64)));
+
+/* Map the tables. false: no memory (tracking must stay off). */
+bool lw_stack_init(void);
+
+/* Frames inside [lo, hi) are leakwatch's own and are cut from the top of
+ * every captured stack. Unset (tests): only `skip` frames are cut. */
+void lw_stack_set_own_range(uintptr_t lo, uintptr_t hi);
+
+/* Capture the caller's stack: at most max frames after removing the first
+ * `skip` and leakwatch's own leading frames. Frame 0 is then the return
+ * address into the function that called the interposed function.
+ * *truncated is set when frames beyond max were cut. Returns the count. */
+int lw_stack_capture(uintptr_t *out, int max, int skip, bool *truncated);
+
+/* Find or add the stack; returns its id (>= 1), or 0 if the table is full
+ * (counted in lw_stack_dropped()). */
+uint32_t lw_stack_intern(uint8_t kind, const uintptr_t *frames, int n, bool truncated);
+
+/* Capture + intern in one call, the hot path's entry. */
+uint32_t lw_stack_here(uint8_t kind, int max, int skip);
+
+/* Counters of id (1 <= id <= lw_stack_count()). */
+struct lw_stack_counters *lw_stack_counters(uint32_t id);
+
+static inline void lw_stack_account_alloc(uint32_t id, uint64_t bytes)
+{
+    struct lw_stack_counters *c = lw_stack_counters(id);
+    atomic_fetch_add_explicit(&c->alloc_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->alloc_objects, 1, memory_order_release);
+}
+
+static inline void lw_stack_account_free(uint32_t id, uint64_t bytes, uint64_t objects)
+{
+    struct lw_stack_counters *c = lw_stack_counters(id);
+    /* release: a reader that sees this free (acquire) also sees the
+     * block's alloc, which happened before it (see snapshot.c). */
+    atomic_fetch_add_explicit(&c->free_bytes, bytes, memory_order_release);
+    atomic_fetch_add_explicit(&c->free_objects, objects, memory_order_release);
+}
+
+/* Ids handed out so far (some may be unused holes: kind 0). */
+uint32_t lw_stack_count(void);
+
+/* Read-only description of a stack for the writer. false for a hole. */
+struct lw_stack_info {
+    uint8_t kind;
+    uint8_t flags; /* LW_STACK_TRUNCATED */
+    uint16_t nframes;
+    const uintptr_t *frames;
+};
+bool lw_stack_info(uint32_t id, struct lw_stack_info *out);
+
+uint64_t lw_stack_dropped(void);
+/* Bytes of leakwatch memory in use by the stack table (touched, not reserved). */
+uint64_t lw_stack_memory_bytes(void);
+uint64_t lw_stack_unwind_failures(void);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * state.h - process-wide state and counters of the library, and the steps
+ * of starting up and of becoming a fork child that are not about hooks.
+ * Nothing here allocates through the host.
+ */
+#ifndef LW_STATE_H
+#define LW_STATE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "lw.h"
+
+struct lw_counters {
+    _Atomic uint64_t dropped_blocks; /* not tracked: table full or value out of range */
+    _Atomic uint64_t dropped_bytes;
+    _Atomic uint64_t stale_blocks;   /* tracked blocks whose free we never saw */
+};
+extern struct lw_counters lw_counters;
+
+/* Read the options (from `environ`, or /proc/self/environ when the C
+ * library has not set it up yet), map the tables. Reports bad options on
+ * stderr. Returns false if tracking cannot run (no memory). */
+bool lw_core_init(char **envp);
+
+/* Reset what a fork child must not inherit (pids, pauses, sequence). */
+void lw_core_fork_child(void);
+
+#endif

@@ -1,0 +1,393 @@
+/*
+ * table.c - lock-free live-block table (see table.h). 64 shards, each an
+ * open-addressing array of 16-byte slots with linear probing. Must never
+ * allocate through the host, never block except while its own shard is
+ * being rehashed, and never touch a slot array it has not entered.
+ *
+ * Slot: key = address (48 bits) | epoch << 48; val = size (40 bits) |
+ * stack id << 40. key 0 is EMPTY, key 1 is TOMB (no block lives at 0 or 1).
+ *
+ * Memory ordering.
+ * 1. Gate. Each shard has a 32-bit gate: low 31 bits count operations in
+ *    flight, bit 31 (EXCL) marks a rehash or a foreach. An operation enters
+ *    with fetch_add(1, acquire); if EXCL was set it leaves again and waits.
+ *    It leaves with fetch_sub(1, release). The excluder sets EXCL with
+ *    fetch_or (acq_rel) and waits, with acquire loads, until the count is 0.
+ *    All these are read-modify-writes of one variable, so they are totally
+ *    ordered: an operation that entered before EXCL was set is counted and
+ *    waited for; one that enters after sees EXCL and backs off. The
+ *    excluder's acquire load of count 0 synchronises with every leaving
+ *    operation's release, so it sees all their slot writes; its release of
+ *    the gate (fetch_and, release) after storing the new array pointer
+ *    synchronises with the next entering operation's acquire, which
+ *    therefore sees the new array and every slot copied into it.
+ * 2. Slots. An insert claims a slot with CAS on key (EMPTY or TOMB -> key,
+ *    acq_rel), then stores val (relaxed). No one reads that val before the
+ *    insert returns: the only reader of a block's val is its free, which
+ *    the program orders after the malloc returned (happens-before through
+ *    the program's own synchronisation), or an excluder, which waits for the
+ *    insert to leave the gate. A remove reads val, then CASes key -> TOMB;
+ *    if two threads free the same pointer at once only one CAS wins.
+ * 3. Concurrent inserts of different addresses race only for free slots,
+ *    which the CAS arbitrates; the loser probes on. An insert of address A
+ *    scans to the first EMPTY slot to find a stale entry for A (a free we
+ *    never saw), so A never appears twice; only A's owner inserts A.
+ */
+#include "table.h"
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "log.h"
+#include "lw.h"
+#include "sys.h"
+
+#define NSHARDS 64
+#define SHARD_BITS 6
+#define INITIAL_CAP 128u /* 2 KiB + header: one page per shard */
+#define EXCL 0x80000000u
+#define KEY_EMPTY 0u
+#define KEY_TOMB 1u
+#define ADDR_MASK (LW_TABLE_MAX_ADDR - 1)
+
+struct slot {
+    _Atomic uint64_t key;
+    _Atomic uint64_t val;
+};
+
+struct slots {
+    uint64_t cap; /* power of two */
+    uint64_t map_len;
+    struct slot s[];
+};
+
+struct shard {
+    _Atomic uint32_t gate;
+    _Atomic(struct slots *) tab;
+    _Atomic int64_t used; /* live + tombstones */
+    _Atomic int64_t live;
+    char pad[64 - 4 - 8 - 8 - 8 - 4];
+} __attribute__((aligned(64)));
+
+static struct shard shards[NSHARDS];
+static _Atomic uint64_t n_rehash, n_failed, max_pause;
+
+static inline uint64_t hash_addr(uintptr_t a)
+{
+    uint64_t h = (uint64_t)(a >> 4) * UINT64_C(0x9E3779B97F4A7C15);
+    return h ^ (h >> 31);
+}
+
+static inline struct shard *shard_of(uint64_t h)
+{
+    return &shards[h >> (64 - SHARD_BITS)];
+}
+
+static struct slots *slots_new(uint64_t cap)
+{
+    size_t len = sizeof(struct slots) + cap * sizeof(struct slot);
+    len = (len + LW_PAGE - 1) & ~(size_t)(LW_PAGE - 1);
+    struct slots *t = lw_sys_map(len, false);
+    if (!t)
+        return NULL;
+    t->cap = cap;
+    t->map_len = len;
+    return t; /* zero pages: every key EMPTY */
+}
+
+bool lw_table_init(void)
+{
+    for (int i = 0; i < NSHARDS; i++) {
+        if (atomic_load(&shards[i].tab))
+            continue;
+        struct slots *t = slots_new(INITIAL_CAP);
+        if (!t)
+            return false;
+        atomic_store(&shards[i].tab, t);
+    }
+    return true;
+}
+
+static LW_COLD void wait_excl(struct shard *sh)
+{
+    for (int spins = 0; atomic_load_explicit(&sh->gate, memory_order_acquire) & EXCL; spins++) {
+        if (spins < 64)
+            __builtin_ia32_pause();
+        else
+            sched_yield();
+    }
+}
+
+static inline struct slots *gate_enter(struct shard *sh)
+{
+    for (;;) {
+        uint32_t g = atomic_fetch_add_explicit(&sh->gate, 1, memory_order_acquire);
+        if (LW_LIKELY(!(g & EXCL)))
+            return atomic_load_explicit(&sh->tab, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&sh->gate, 1, memory_order_release);
+        wait_excl(sh);
+    }
+}
+
+static inline void gate_leave(struct shard *sh)
+{
+    atomic_fetch_sub_explicit(&sh->gate, 1, memory_order_release);
+}
+
+/* Take the shard exclusively. false if another excluder holds it. */
+static bool excl_try(struct shard *sh)
+{
+    uint32_t g = atomic_fetch_or_explicit(&sh->gate, EXCL, memory_order_acq_rel);
+    if (g & EXCL)
+        return false;
+    for (int spins = 0; atomic_load_explicit(&sh->gate, memory_order_acquire) & ~EXCL; spins++) {
+        if (spins < 64)
+            __builtin_ia32_pause();
+        else
+            sched_yield();
+    }
+    return true;
+}
+
+static void excl_take(struct shard *sh)
+{
+    while (!excl_try(sh))
+        wait_excl(sh);
+}
+
+static void excl_release(struct shard *sh)
+{
+    atomic_fetch_and_explicit(&sh->gate, ~EXCL, memory_order_release);
+}
+
+static inline uint64_t pack_val(const struct lw_block *b)
+{
+    return b->size | ((uint64_t)b->stack << 40);
+}
+
+static inline void unpack(uint64_t key, uint64_t val, struct lw_block *b)
+{
+    b->size = val & LW_TABLE_MAX_SIZE;
+    b->stack = (uint32_t)(val >> 40);
+    b->epoch = (uint32_t)(key >> 48);
+}
+
+/* Copy every live entry of `from` into `to` (exclusive: no concurrency). */
+static void rehash_into(const struct slots *from, struct slots *to)
+{
+    uint64_t mask = to->cap - 1;
+    for (uint64_t i = 0; i < from->cap; i++) {
+        uint64_t k = atomic_load_explicit(&from->s[i].key, memory_order_relaxed);
+        if (k == KEY_EMPTY || k == KEY_TOMB)
+            continue;
+        uint64_t j = hash_addr(k & ADDR_MASK) & mask;
+        while (atomic_load_explicit(&to->s[j].key, memory_order_relaxed) != KEY_EMPTY)
+            j = (j + 1) & mask;
+        atomic_store_explicit(&to->s[j].key, k, memory_order_relaxed);
+        atomic_store_explicit(&to->s[j].val,
+                              atomic_load_explicit(&from->s[i].val, memory_order_relaxed),
+                              memory_order_relaxed);
+    }
+}
+
+/* Grow or clean a shard whose live + tombstones passed 3/4 of capacity. */
+static LW_COLD void maybe_rehash(struct shard *sh)
+{
+    if (!excl_try(sh))
+        return;
+    uint64_t t0 = lw_sys_monotonic_ns();
+    struct slots *old = atomic_load_explicit(&sh->tab, memory_order_relaxed);
+    int64_t live = atomic_load_explicit(&sh->live, memory_order_relaxed);
+    if ((uint64_t)atomic_load_explicit(&sh->used, memory_order_relaxed) * 4 >= old->cap * 3) {
+        uint64_t cap = INITIAL_CAP;
+        while (cap < (uint64_t)live * 2 + 2) /* load after the rehash <= 1/2 */
+            cap <<= 1;
+        if (cap < old->cap && (uint64_t)live * 4 > cap)
+            cap = old->cap;
+        struct slots *nt = slots_new(cap);
+        if (nt) {
+            rehash_into(old, nt);
+            atomic_store_explicit(&sh->tab, nt, memory_order_release);
+            atomic_store_explicit(&sh->used, live, memory_order_relaxed);
+            lw_sys_unmap(old, old->map_len);
+            atomic_fetch_add_explicit(&n_rehash, 1, memory_order_relaxed);
+        } else {
+            atomic_fetch_add_explicit(&n_failed, 1, memory_order_relaxed);
+            lw_log_warn(LW_WARN_TABLE, "cannot grow the live-block table (out of memory); "
+                                       "new blocks may go untracked (counted as dropped)");
+        }
+    }
+    uint64_t pause = lw_sys_monotonic_ns() - t0;
+    uint64_t m = atomic_load_explicit(&max_pause, memory_order_relaxed);
+    while (pause > m &&
+           !atomic_compare_exchange_weak_explicit(&max_pause, &m, pause, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+    excl_release(sh);
+}
+
+enum lw_table_result lw_table_insert(uintptr_t addr, const struct lw_block *b, struct lw_block *stale)
+{
+    if (LW_UNLIKELY(addr < 2 || addr >= LW_TABLE_MAX_ADDR || b->size > LW_TABLE_MAX_SIZE ||
+                    b->stack > LW_TABLE_MAX_STACK))
+        return LW_TABLE_DROPPED;
+    uint64_t h = hash_addr(addr);
+    struct shard *sh = shard_of(h);
+    uint32_t epoch = b->epoch > 0xffff ? 0xffff : b->epoch;
+    uint64_t key = (uint64_t)addr | ((uint64_t)epoch << 48);
+    uint64_t val = pack_val(b);
+    enum lw_table_result res = LW_TABLE_DROPPED;
+    bool grow = false;
+
+    struct slots *t = gate_enter(sh);
+    uint64_t mask = t->cap - 1;
+retry:;
+    uint64_t tomb = UINT64_MAX;
+    uint64_t i = h & mask;
+    for (uint64_t n = 0; n < t->cap; n++, i = (i + 1) & mask) {
+        uint64_t k = atomic_load_explicit(&t->s[i].key, memory_order_acquire);
+        if (k == KEY_TOMB) {
+            if (tomb == UINT64_MAX)
+                tomb = i;
+            continue;
+        }
+        if (k == KEY_EMPTY) {
+            uint64_t at = tomb != UINT64_MAX ? tomb : i;
+            uint64_t expect = tomb != UINT64_MAX ? KEY_TOMB : KEY_EMPTY;
+            if (!atomic_compare_exchange_strong_explicit(&t->s[at].key, &expect, key,
+                                                         memory_order_acq_rel,
+                                                         memory_order_relaxed))
+                goto retry; /* another insert took it: probe again */
+            atomic_store_explicit(&t->s[at].val, val, memory_order_relaxed);
+            atomic_fetch_add_explicit(&sh->live, 1, memory_order_relaxed);
+            if (expect == KEY_EMPTY) {
+                int64_t used = atomic_fetch_add_explicit(&sh->used, 1, memory_order_relaxed) + 1;
+                grow = (uint64_t)used * 4 >= t->cap * 3;
+            }
+            res = LW_TABLE_INSERTED;
+            break;
+        }
+        if ((k & ADDR_MASK) == addr) {
+            /* A stale entry: the block was freed behind our back and the
+             * allocator handed the address out again. Take its place. */
+            unpack(k, atomic_load_explicit(&t->s[i].val, memory_order_relaxed), stale);
+            atomic_store_explicit(&t->s[i].val, val, memory_order_relaxed);
+            atomic_store_explicit(&t->s[i].key, key, memory_order_release);
+            res = LW_TABLE_REPLACED;
+            break;
+        }
+    }
+    if (res == LW_TABLE_DROPPED && tomb != UINT64_MAX) {
+        /* No EMPTY slot left at all: reuse the tombstone we saw. */
+        uint64_t expect = KEY_TOMB;
+        if (atomic_compare_exchange_strong_explicit(&t->s[tomb].key, &expect, key,
+                                                    memory_order_acq_rel, memory_order_relaxed)) {
+            atomic_store_explicit(&t->s[tomb].val, val, memory_order_relaxed);
+            atomic_fetch_add_explicit(&sh->live, 1, memory_order_relaxed);
+            res = LW_TABLE_INSERTED;
+        }
+        grow = true;
+    } else if (res == LW_TABLE_DROPPED) {
+        grow = true;
+    }
+    gate_leave(sh);
+    if (LW_UNLIKELY(grow))
+        maybe_rehash(sh);
+    return res;
+}
+
+bool lw_table_remove(uintptr_t addr, struct lw_block *out)
+{
+    if (LW_UNLIKELY(addr < 2 || addr >= LW_TABLE_MAX_ADDR))
+        return false;
+    uint64_t h = hash_addr(addr);
+    struct shard *sh = shard_of(h);
+    bool found = false;
+    struct slots *t = gate_enter(sh);
+    uint64_t mask = t->cap - 1;
+    uint64_t i = h & mask;
+    for (uint64_t n = 0; n < t->cap; n++, i = (i + 1) & mask) {
+        uint64_t k = atomic_load_explicit(&t->s[i].key, memory_order_acquire);
+        if (k == KEY_EMPTY)
+            break;
+        if (k == KEY_TOMB || (k & ADDR_MASK) != addr)
+            continue;
+        uint64_t v = atomic_load_explicit(&t->s[i].val, memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&t->s[i].key, &k, KEY_TOMB,
+                                                    memory_order_acq_rel, memory_order_relaxed)) {
+            unpack(k, v, out);
+            atomic_fetch_sub_explicit(&sh->live, 1, memory_order_relaxed);
+            found = true;
+        }
+        break;
+    }
+    gate_leave(sh);
+    return found;
+}
+
+bool lw_table_lookup(uintptr_t addr, struct lw_block *out)
+{
+    if (addr < 2 || addr >= LW_TABLE_MAX_ADDR)
+        return false;
+    uint64_t h = hash_addr(addr);
+    struct shard *sh = shard_of(h);
+    bool found = false;
+    struct slots *t = gate_enter(sh);
+    uint64_t mask = t->cap - 1;
+    uint64_t i = h & mask;
+    for (uint64_t n = 0; n < t->cap; n++, i = (i + 1) & mask) {
+        uint64_t k = atomic_load_explicit(&t->s[i].key, memory_order_acquire);
+        if (k == KEY_EMPTY)
+            break;
+        if (k != KEY_TOMB && (k & ADDR_MASK) == addr) {
+            unpack(k, atomic_load_explicit(&t->s[i].val, memory_order_relaxed), out);
+            found = true;
+            break;
+        }
+    }
+    gate_leave(sh);
+    return found;
+}
+
+void lw_table_foreach(void (*fn)(uintptr_t addr, const struct lw_block *b, void *arg), void *arg)
+{
+    for (int s = 0; s < NSHARDS; s++) {
+        struct shard *sh = &shards[s];
+        excl_take(sh);
+        struct slots *t = atomic_load_explicit(&sh->tab, memory_order_relaxed);
+        for (uint64_t i = 0; t && i < t->cap; i++) {
+            uint64_t k = atomic_load_explicit(&t->s[i].key, memory_order_relaxed);
+            if (k == KEY_EMPTY || k == KEY_TOMB)
+                continue;
+            struct lw_block b;
+            unpack(k, atomic_load_explicit(&t->s[i].val, memory_order_relaxed), &b);
+            fn((uintptr_t)(k & ADDR_MASK), &b, arg);
+        }
+        excl_release(sh);
+    }
+}
+
+void lw_table_stats(struct lw_table_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    for (int s = 0; s < NSHARDS; s++) {
+        struct slots *t = atomic_load_explicit(&shards[s].tab, memory_order_acquire);
+        st->live += (uint64_t)atomic_load_explicit(&shards[s].live, memory_order_relaxed);
+        if (t) {
+            st->slots += t->cap;
+            st->bytes += t->map_len;
+        }
+    }
+    st->rehashes = atomic_load(&n_rehash);
+    st->failed_grows = atomic_load(&n_failed);
+    st->max_pause_ns = atomic_load(&max_pause);
+}
+
+void lw_table_fork_child(void)
+{
+    /* Threads counted in a gate, or rehashing, do not exist here. A rehash
+     * only publishes a complete array, so the published one is whole. */
+    for (int s = 0; s < NSHARDS; s++)
+        atomic_store_explicit(&shards[s].gate, 0, memory_order_relaxed);
+}
