@@ -1,0 +1,116 @@
+/* Options: defaults, every kind of bad value, unknown keys, signal names. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <string.h>
+
+#include "config.h"
+
+static const char *get_from(const char *name, void *arg)
+{
+    char **env = arg;
+    size_t n = strlen(name);
+    for (; *env; env++)
+        if (!strncmp(*env, name, n) && (*env)[n] == '=')
+            return *env + n + 1;
+    return NULL;
+}
+
+static char msgs[8][512];
+static int nmsgs;
+static void collect(const char *m, void *arg)
+{
+    (void)arg;
+    if (nmsgs < 8)
+        strncpy(msgs[nmsgs++], m, 511);
+}
+
+static int load(struct lw_config *c, char **env)
+{
+    nmsgs = 0;
+    return lw_config_load(c, get_from, env, env, collect, NULL);
+}
+
+Test(config, defaults)
+{
+    char *env[] = {NULL};
+    struct lw_config c;
+    cr_assert_eq(load(&c, env), 0);
+    cr_assert_eq(c.signo, SIGRTMIN + 7);
+    cr_assert_eq(c.depth, 64);
+    cr_assert(c.follow_exec && c.follow_fork && c.cmdline);
+    cr_assert(c.output_default);
+    cr_assert_eq(strncmp(c.output, "/tmp/leakwatch-", 15), 0);
+}
+
+Test(config, good_values)
+{
+    char *env[] = {"LEAKWATCH_OUTPUT=/var/tmp/x//", "LEAKWATCH_SIGNAL=SIGUSR2", "LEAKWATCH_DEPTH=12",
+                   "LEAKWATCH_FOLLOW_EXEC=0", "LEAKWATCH_CMDLINE=no", "LEAKWATCH_ROOT_PID=4242", NULL};
+    struct lw_config c;
+    cr_assert_eq(load(&c, env), 0);
+    cr_assert_str_eq(c.output, "/var/tmp/x");
+    cr_assert(!c.output_default);
+    cr_assert_eq(c.signo, SIGUSR2);
+    cr_assert_eq(c.depth, 12);
+    cr_assert(!c.follow_exec);
+    cr_assert(!c.cmdline);
+    cr_assert_eq(c.root_pid, 4242);
+}
+
+Test(config, bad_values_keep_defaults_and_say_why)
+{
+    char *env[] = {"LEAKWATCH_SIGNAL=KILL", "LEAKWATCH_DEPTH=0", "LEAKWATCH_CMDLINE=maybe",
+                   "LEAKWATCH_DEPHT=3", NULL};
+    struct lw_config c;
+    cr_assert_eq(load(&c, env), 4);
+    cr_assert_eq(c.signo, SIGRTMIN + 7);
+    cr_assert_eq(c.depth, 64);
+    cr_assert(c.cmdline);
+    cr_assert(strstr(msgs[0], "LEAKWATCH_SIGNAL='KILL'"), "%s", msgs[0]);
+    cr_assert(strstr(msgs[1], "LEAKWATCH_DEPTH='0'") && strstr(msgs[1], "1 to 256"), "%s", msgs[1]);
+    cr_assert(strstr(msgs[2], "LEAKWATCH_CMDLINE='maybe'"), "%s", msgs[2]);
+    cr_assert(strstr(msgs[3], "LEAKWATCH_DEPHT") && strstr(msgs[3], "unknown option"), "%s", msgs[3]);
+}
+
+Test(config, depth_limits)
+{
+    struct lw_config c;
+    char *hi[] = {"LEAKWATCH_DEPTH=256", NULL};
+    cr_assert_eq(load(&c, hi), 0);
+    cr_assert_eq(c.depth, 256);
+    char *over[] = {"LEAKWATCH_DEPTH=257", NULL};
+    cr_assert_eq(load(&c, over), 1);
+    char *junk[] = {"LEAKWATCH_DEPTH=12x", NULL};
+    cr_assert_eq(load(&c, junk), 1);
+}
+
+Test(config, signal_names)
+{
+    cr_assert_eq(lw_config_parse_signal("USR1"), SIGUSR1);
+    cr_assert_eq(lw_config_parse_signal("SIGUSR1"), SIGUSR1);
+    cr_assert_eq(lw_config_parse_signal("RTMIN"), SIGRTMIN);
+    cr_assert_eq(lw_config_parse_signal("SIGRTMIN+3"), SIGRTMIN + 3);
+    cr_assert_eq(lw_config_parse_signal("RTMAX-1"), SIGRTMAX - 1);
+    cr_assert_eq(lw_config_parse_signal("10"), 10);
+    cr_assert_eq(lw_config_parse_signal("off"), LW_SIG_OFF);
+    cr_assert_eq(lw_config_parse_signal("SEGV"), -1);
+    cr_assert_eq(lw_config_parse_signal("9"), -1);
+    cr_assert_eq(lw_config_parse_signal("RTMIN+99"), -1);
+    cr_assert_eq(lw_config_parse_signal("NOPE"), -1);
+    cr_assert_eq(lw_config_parse_signal(""), -1);
+    char buf[32];
+    lw_config_signal_name(SIGRTMIN + 7, buf, sizeof buf);
+    cr_assert_str_eq(buf, "RTMIN+7");
+    lw_config_signal_name(SIGUSR2, buf, sizeof buf);
+    cr_assert_str_eq(buf, "USR2");
+    lw_config_signal_name(LW_SIG_OFF, buf, sizeof buf);
+    cr_assert_str_eq(buf, "off");
+}
+
+Test(config, option_table_lists_every_option)
+{
+    cr_assert_eq(lw_option_count, 7);
+    cr_assert_str_eq(lw_option_table[0].name, "OUTPUT");
+    for (size_t i = 0; i < lw_option_count; i++)
+        cr_assert(strlen(lw_option_table[i].help) > 10);
+}

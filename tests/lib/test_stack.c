@@ -1,0 +1,150 @@
+/* Stack capture (frame 0 is the caller, depth limit) and the stack table
+ * (deduplication, kinds, growth, threads). */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "../../include/lw_format.h"
+#include "stack.h"
+
+static void init(void)
+{
+    cr_assert(lw_stack_init());
+}
+
+TestSuite(stack, .init = init);
+
+static __attribute__((noinline)) int capture_here(uintptr_t *out, int max, uintptr_t *ra, bool *trunc)
+{
+    *ra = (uintptr_t)__builtin_return_address(0);
+    int n = lw_stack_capture(out, max, 0, trunc);
+    __asm__ volatile("" ::: "memory"); /* no tail call */
+    return n;
+}
+
+Test(stack, frame0_is_the_caller)
+{
+    uintptr_t f[64], ra;
+    bool trunc;
+    int n = capture_here(f, 64, &ra, &trunc);
+    cr_assert_geq(n, 3);
+    cr_assert(f[0] > (uintptr_t)capture_here && f[0] < (uintptr_t)capture_here + 256,
+              "frame 0 %#lx is not inside capture_here %p", f[0], (void *)capture_here);
+    cr_assert_eq(f[1], ra, "frame 1 is the return into capture_here's caller");
+    cr_assert(!trunc);
+}
+
+static __attribute__((noinline)) int recurse(int d, uintptr_t *out, int max, bool *trunc)
+{
+    int n;
+    if (d == 0) {
+        uintptr_t ra;
+        n = capture_here(out, max, &ra, trunc);
+    } else {
+        n = recurse(d - 1, out, max, trunc);
+    }
+    __asm__ volatile("" ::: "memory");
+    return n;
+}
+
+Test(stack, depth_limit_is_honoured)
+{
+    uintptr_t f[256];
+    bool trunc;
+    int n = recurse(50, f, 10, &trunc);
+    cr_assert_eq(n, 10);
+    cr_assert(trunc, "cut frames are flagged");
+    n = recurse(50, f, 200, &trunc);
+    cr_assert_geq(n, 52);
+    cr_assert_lt(n, 200);
+    cr_assert(!trunc);
+    /* the 51 recursive frames share one return address, as they should */
+    cr_assert_eq(f[2], f[30]);
+}
+
+Test(stack, intern_deduplicates_by_kind_and_frames)
+{
+    uintptr_t a[3] = {1, 2, 3}, b[3] = {1, 2, 4};
+    uint32_t x = lw_stack_intern(LW_KIND_HEAP, a, 3, false);
+    uint32_t y = lw_stack_intern(LW_KIND_HEAP, a, 3, false);
+    uint32_t z = lw_stack_intern(LW_KIND_MMAP, a, 3, false);
+    uint32_t w = lw_stack_intern(LW_KIND_HEAP, b, 3, false);
+    uint32_t v = lw_stack_intern(LW_KIND_HEAP, a, 2, false);
+    cr_assert_gt(x, 0);
+    cr_assert_eq(x, y);
+    cr_assert_neq(x, z);
+    cr_assert_neq(x, w);
+    cr_assert_neq(x, v);
+    cr_assert_eq(lw_stack_count(), 4);
+    struct lw_stack_info si;
+    cr_assert(lw_stack_info(z, &si));
+    cr_assert_eq(si.kind, LW_KIND_MMAP);
+    cr_assert_eq(si.nframes, 3);
+    cr_assert_eq(si.frames[2], 3);
+    cr_assert(!lw_stack_info(0, &si));
+    cr_assert(!lw_stack_info(99, &si));
+}
+
+Test(stack, counters_add_up)
+{
+    uintptr_t a[1] = {42};
+    uint32_t id = lw_stack_intern(LW_KIND_HEAP, a, 1, false);
+    lw_stack_account_alloc(id, 100);
+    lw_stack_account_alloc(id, 50);
+    lw_stack_account_free(id, 100, 1);
+    struct lw_stack_counters *c = lw_stack_counters(id);
+    cr_assert_eq(atomic_load(&c->alloc_bytes), 150);
+    cr_assert_eq(atomic_load(&c->alloc_objects), 2);
+    cr_assert_eq(atomic_load(&c->free_bytes), 100);
+    cr_assert_eq(atomic_load(&c->free_objects), 1);
+}
+
+Test(stack, index_grows_and_finds_everything)
+{
+    const int n = 100000;
+    static uint32_t ids[100000];
+    for (int i = 0; i < n; i++) {
+        uintptr_t f[4] = {(uintptr_t)i, 7, 8, (uintptr_t)i * 3};
+        ids[i] = lw_stack_intern(LW_KIND_HEAP, f, 4, false);
+        cr_assert_gt(ids[i], 0);
+    }
+    for (int i = 0; i < n; i++) {
+        uintptr_t f[4] = {(uintptr_t)i, 7, 8, (uintptr_t)i * 3};
+        cr_assert_eq(lw_stack_intern(LW_KIND_HEAP, f, 4, false), ids[i], "stack %d", i);
+    }
+    cr_assert_eq(lw_stack_count(), (uint32_t)n, "single-threaded: no duplicates");
+    cr_assert_lt(lw_stack_memory_bytes(), 64u << 20);
+}
+
+#define NT 4
+#define NS 20000
+static uint32_t got[NT][NS];
+static void *intern_worker(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int k = 0; k < NS; k++) {
+        int i = (k * 7 + t * 13) % NS; /* each thread in its own order */
+        uintptr_t f[2] = {(uintptr_t)i + 1000, 99};
+        got[t][i] = lw_stack_intern(LW_KIND_HEAP, f, 2, false);
+    }
+    return NULL;
+}
+
+Test(stack, threads_agree_on_what_each_id_is)
+{
+    pthread_t th[NT];
+    for (int t = 0; t < NT; t++)
+        pthread_create(&th[t], NULL, intern_worker, (void *)(intptr_t)t);
+    for (int t = 0; t < NT; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < NT; t++)
+        for (int i = 0; i < NS; i++) {
+            struct lw_stack_info si;
+            cr_assert(lw_stack_info(got[t][i], &si), "id %u", got[t][i]);
+            cr_assert_eq(si.nframes, 2);
+            cr_assert_eq(si.frames[0], (uintptr_t)i + 1000);
+        }
+    /* Ids lost to races are holes, never two live ids for one stack in
+     * one thread's view; the reporter merges the rare cross-thread twin. */
+    cr_assert_leq(lw_stack_count(), 2 * NS);
+}

@@ -1,0 +1,179 @@
+/* Live-block table: exact contents after inserts, removes, stale reuse,
+ * growth, tombstone churn and cross-thread removal. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "table.h"
+
+#define A(i) ((uintptr_t)0x10000000 + (uintptr_t)(i) * 16)
+
+static void init(void)
+{
+    cr_assert(lw_table_init());
+}
+
+TestSuite(table, .init = init);
+
+Test(table, insert_lookup_remove)
+{
+    struct lw_block b = {.size = 123, .stack = 7, .epoch = 3}, out, stale;
+    cr_assert_eq(lw_table_insert(A(1), &b, &stale), LW_TABLE_INSERTED);
+    cr_assert(lw_table_lookup(A(1), &out));
+    cr_assert_eq(out.size, 123);
+    cr_assert_eq(out.stack, 7);
+    cr_assert_eq(out.epoch, 3);
+    cr_assert(!lw_table_lookup(A(2), &out));
+    cr_assert(lw_table_remove(A(1), &out));
+    cr_assert_eq(out.size, 123);
+    cr_assert(!lw_table_remove(A(1), &out), "a second free of the same block finds nothing");
+    cr_assert(!lw_table_lookup(A(1), &out));
+}
+
+Test(table, stale_entry_is_replaced_and_returned)
+{
+    struct lw_block b1 = {.size = 10, .stack = 1}, b2 = {.size = 20, .stack = 2}, stale, out;
+    cr_assert_eq(lw_table_insert(A(5), &b1, &stale), LW_TABLE_INSERTED);
+    cr_assert_eq(lw_table_insert(A(5), &b2, &stale), LW_TABLE_REPLACED);
+    cr_assert_eq(stale.size, 10);
+    cr_assert_eq(stale.stack, 1);
+    cr_assert(lw_table_remove(A(5), &out));
+    cr_assert_eq(out.size, 20);
+    cr_assert(!lw_table_lookup(A(5), &out), "the address is in the table once");
+}
+
+Test(table, out_of_range_values_are_dropped)
+{
+    struct lw_block big = {.size = LW_TABLE_MAX_SIZE + 1, .stack = 1}, ok = {.size = 1, .stack = 1};
+    struct lw_block bad_stack = {.size = 1, .stack = LW_TABLE_MAX_STACK + 1}, stale;
+    cr_assert_eq(lw_table_insert(A(1), &big, &stale), LW_TABLE_DROPPED);
+    cr_assert_eq(lw_table_insert(A(1), &bad_stack, &stale), LW_TABLE_DROPPED);
+    cr_assert_eq(lw_table_insert(LW_TABLE_MAX_ADDR, &ok, &stale), LW_TABLE_DROPPED);
+    cr_assert_eq(lw_table_insert(0, &ok, &stale), LW_TABLE_DROPPED);
+    struct lw_block max = {.size = LW_TABLE_MAX_SIZE, .stack = LW_TABLE_MAX_STACK, .epoch = 99999};
+    cr_assert_eq(lw_table_insert(LW_TABLE_MAX_ADDR - 16, &max, &stale), LW_TABLE_INSERTED);
+    struct lw_block out;
+    cr_assert(lw_table_lookup(LW_TABLE_MAX_ADDR - 16, &out));
+    cr_assert_eq(out.size, LW_TABLE_MAX_SIZE);
+    cr_assert_eq(out.stack, LW_TABLE_MAX_STACK);
+    cr_assert_eq(out.epoch, 0xffff, "epochs saturate");
+}
+
+Test(table, grows_and_keeps_every_entry)
+{
+    const int n = 300000;
+    struct lw_block stale, out;
+    for (int i = 0; i < n; i++) {
+        struct lw_block b = {.size = (uint64_t)i, .stack = (uint32_t)(i % 1000) + 1};
+        cr_assert_eq(lw_table_insert(A(i), &b, &stale), LW_TABLE_INSERTED);
+    }
+    for (int i = 0; i < n; i++) {
+        cr_assert(lw_table_lookup(A(i), &out), "entry %d lost", i);
+        cr_assert_eq(out.size, (uint64_t)i);
+    }
+    struct lw_table_stats st;
+    lw_table_stats(&st);
+    cr_assert_eq(st.live, (uint64_t)n);
+    cr_assert_gt(st.rehashes, 0);
+    cr_assert_leq(st.bytes / n, 64, "metadata per live block: %lu bytes", st.bytes / n);
+}
+
+Test(table, tombstone_churn_stays_bounded)
+{
+    struct lw_block stale, out, b = {.size = 8, .stack = 1};
+    /* 1000 live at a time, 2 M distinct addresses over time. */
+    for (int i = 0; i < 2000000; i++) {
+        cr_assert_eq(lw_table_insert(A(i), &b, &stale), LW_TABLE_INSERTED);
+        if (i >= 1000)
+            cr_assert(lw_table_remove(A(i - 1000), &out));
+    }
+    struct lw_table_stats st;
+    lw_table_stats(&st);
+    cr_assert_eq(st.live, 1000);
+    cr_assert_leq(st.slots, 64 * 1024, "slots: %lu", st.slots);
+    cr_assert(!lw_table_lookup(A(5000000), &out), "a miss terminates");
+}
+
+struct visit {
+    uint64_t n, bytes;
+};
+static void count(uintptr_t a, const struct lw_block *b, void *arg)
+{
+    (void)a;
+    struct visit *v = arg;
+    v->n++;
+    v->bytes += b->size;
+}
+
+Test(table, foreach_visits_exactly_the_live_blocks)
+{
+    struct lw_block stale, out;
+    for (int i = 0; i < 5000; i++) {
+        struct lw_block b = {.size = 3, .stack = 1};
+        lw_table_insert(A(i), &b, &stale);
+    }
+    for (int i = 0; i < 5000; i += 2)
+        lw_table_remove(A(i), &out);
+    struct visit v = {0, 0};
+    lw_table_foreach(count, &v);
+    cr_assert_eq(v.n, 2500);
+    cr_assert_eq(v.bytes, 7500);
+}
+
+/* Threads: each allocates its own addresses and hands every other block to
+ * the next thread, which frees it. */
+#define NT 4
+#define PER 200000
+static _Atomic uintptr_t handoff[NT][PER / 2];
+static _Atomic int handoff_n[NT];
+static _Atomic int removed_ok;
+
+static void *worker(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    struct lw_block stale, out;
+    int got = 0;
+    for (int i = 0; i < PER; i++) {
+        uintptr_t a = A((uintptr_t)t * PER + (uintptr_t)i);
+        struct lw_block b = {.size = 1, .stack = (uint32_t)t + 1};
+        if (lw_table_insert(a, &b, &stale) != LW_TABLE_INSERTED)
+            return (void *)1;
+        if (i & 1) {
+            int k = atomic_load(&handoff_n[(t + 1) % NT]);
+            atomic_store(&handoff[(t + 1) % NT][k], a);
+            atomic_store(&handoff_n[(t + 1) % NT], k + 1);
+        }
+        /* free what the previous thread handed to us */
+        while (got < atomic_load(&handoff_n[t])) {
+            uintptr_t h = atomic_load(&handoff[t][got++]);
+            if (lw_table_remove(h, &out) && out.stack == (uint32_t)((t + NT - 1) % NT) + 1)
+                atomic_fetch_add(&removed_ok, 1);
+        }
+    }
+    return NULL;
+}
+
+Test(table, cross_thread_frees_reconcile)
+{
+    pthread_t th[NT];
+    for (int t = 0; t < NT; t++)
+        pthread_create(&th[t], NULL, worker, (void *)(intptr_t)t);
+    for (int t = 0; t < NT; t++) {
+        void *r;
+        pthread_join(th[t], &r);
+        cr_assert_null(r);
+    }
+    /* drain what was handed over after its receiver finished */
+    struct lw_block out;
+    for (int t = 0; t < NT; t++)
+        for (int i = 0; i < atomic_load(&handoff_n[t]); i++)
+            if (lw_table_remove(atomic_load(&handoff[t][i]), &out))
+                atomic_fetch_add(&removed_ok, 1);
+    cr_assert_eq(atomic_load(&removed_ok), NT * PER / 2);
+    struct lw_table_stats st;
+    lw_table_stats(&st);
+    cr_assert_eq(st.live, (uint64_t)NT * PER / 2);
+    for (int t = 0; t < NT; t++)
+        for (int i = 0; i < PER; i += 2)
+            cr_assert(lw_table_lookup(A((uintptr_t)t * PER + (uintptr_t)i), &out));
+}
