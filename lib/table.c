@@ -65,9 +65,8 @@ struct slots {
 struct shard {
     _Atomic uint32_t gate;
     _Atomic(struct slots *) tab;
-    _Atomic int64_t used; /* live + tombstones */
-    _Atomic int64_t live;
-    char pad[64 - 4 - 8 - 8 - 8 - 4];
+    _Atomic int64_t used; /* live + tombstones: slots no longer EMPTY */
+    char pad[64 - 4 - 8 - 8 - 4];
 } __attribute__((aligned(64)));
 
 static struct shard shards[NSHARDS];
@@ -191,6 +190,16 @@ static void rehash_into(const struct slots *from, struct slots *to)
     }
 }
 
+static uint64_t count_live(const struct slots *t)
+{
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < t->cap; i++) {
+        uint64_t k = atomic_load_explicit(&t->s[i].key, memory_order_relaxed);
+        n += k != KEY_EMPTY && k != KEY_TOMB;
+    }
+    return n;
+}
+
 /* Grow or clean a shard whose live + tombstones passed 3/4 of capacity. */
 static LW_COLD void maybe_rehash(struct shard *sh)
 {
@@ -198,7 +207,7 @@ static LW_COLD void maybe_rehash(struct shard *sh)
         return;
     uint64_t t0 = lw_sys_monotonic_ns();
     struct slots *old = atomic_load_explicit(&sh->tab, memory_order_relaxed);
-    int64_t live = atomic_load_explicit(&sh->live, memory_order_relaxed);
+    int64_t live = (int64_t)count_live(old);
     if ((uint64_t)atomic_load_explicit(&sh->used, memory_order_relaxed) * 4 >= old->cap * 3) {
         uint64_t cap = INITIAL_CAP;
         while (cap < (uint64_t)live * 2 + 2) /* load after the rehash <= 1/2 */
@@ -260,7 +269,6 @@ retry:;
                                                          memory_order_relaxed))
                 goto retry; /* another insert took it: probe again */
             atomic_store_explicit(&t->s[at].val, val, memory_order_relaxed);
-            atomic_fetch_add_explicit(&sh->live, 1, memory_order_relaxed);
             if (expect == KEY_EMPTY) {
                 int64_t used = atomic_fetch_add_explicit(&sh->used, 1, memory_order_relaxed) + 1;
                 grow = (uint64_t)used * 4 >= t->cap * 3;
@@ -284,7 +292,6 @@ retry:;
         if (atomic_compare_exchange_strong_explicit(&t->s[tomb].key, &expect, key,
                                                     memory_order_acq_rel, memory_order_relaxed)) {
             atomic_store_explicit(&t->s[tomb].val, val, memory_order_relaxed);
-            atomic_fetch_add_explicit(&sh->live, 1, memory_order_relaxed);
             res = LW_TABLE_INSERTED;
         }
         grow = true;
@@ -317,7 +324,6 @@ bool lw_table_remove(uintptr_t addr, struct lw_block *out)
         if (atomic_compare_exchange_strong_explicit(&t->s[i].key, &k, KEY_TOMB,
                                                     memory_order_acq_rel, memory_order_relaxed)) {
             unpack(k, v, out);
-            atomic_fetch_sub_explicit(&sh->live, 1, memory_order_relaxed);
             found = true;
         }
         break;
@@ -372,12 +378,13 @@ void lw_table_stats(struct lw_table_stats *st)
 {
     memset(st, 0, sizeof *st);
     for (int s = 0; s < NSHARDS; s++) {
-        struct slots *t = atomic_load_explicit(&shards[s].tab, memory_order_acquire);
-        st->live += (uint64_t)atomic_load_explicit(&shards[s].live, memory_order_relaxed);
+        struct slots *t = gate_enter(&shards[s]);
         if (t) {
+            st->live += count_live(t);
             st->slots += t->cap;
             st->bytes += t->map_len;
         }
+        gate_leave(&shards[s]);
     }
     st->rehashes = atomic_load(&n_rehash);
     st->failed_grows = atomic_load(&n_failed);

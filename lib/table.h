@@ -43,7 +43,7 @@ bool lw_table_lookup(uintptr_t addr, struct lw_block *out);
 void lw_table_foreach(void (*fn)(uintptr_t addr, const struct lw_block *b, void *arg), void *arg);
 
 struct lw_table_stats {
-    uint64_t live;           /* entries */
+    uint64_t live;           /* entries (counted by a scan: not for the hot path) */
     uint64_t slots;          /* capacity over all shards */
     uint64_t bytes;          /* memory of the slot arrays */
     uint64_t rehashes;
