@@ -48,20 +48,24 @@ void lw_track_alloc(void *p, size_t n, int skip)
 
 void lw_track_free(void *p)
 {
+    int saved = errno;
     struct lw_block b;
     uint8_t g = lw_tls.guard;
     lw_tls.guard = 1;
     if (lw_table_remove((uintptr_t)p, &b))
         lw_stack_account_free(b.stack, b.size, 1);
     lw_tls.guard = g;
+    errno = saved;
 }
 
 bool lw_track_take(void *p, struct lw_block *b)
 {
+    int saved = errno;
     uint8_t g = lw_tls.guard;
     lw_tls.guard = 1;
     bool found = lw_table_remove((uintptr_t)p, b);
     lw_tls.guard = g;
+    errno = saved;
     return found;
 }
 

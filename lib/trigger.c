@@ -24,7 +24,6 @@
 
 static _Atomic uint32_t req;
 static struct sigaction old_action;
-static bool handler_installed;
 static _Atomic bool thread_running;
 static _Atomic bool exit_written;
 static __thread bool fork_took_region; /* initial-exec via -ftls-model */
@@ -133,7 +132,6 @@ void lw_trigger_start(void)
             lw_log_warn(LW_WARN_SIGNAL, "cannot install the dump signal handler; snapshots on "
                                         "signal are off");
         } else {
-            handler_installed = true;
             start_thread();
         }
     }
