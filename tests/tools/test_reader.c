@@ -1,0 +1,483 @@
+/*
+ * test_reader.c - tools/reader.c: a fixture written from lw_format.h reads
+ * back field by field; every truncation, corrupt lengths, bad magic, newer
+ * versions, duplicate ids and dangling references are refused with one
+ * message naming the file; unknown tags are skipped; random corruption
+ * never crashes the parser.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fixture.h"
+#include "reader.h"
+#include "testutil.h"
+
+static char err[LW_READER_ERRLEN];
+
+static struct lw_snapshot *parse(const struct fx_buf *b)
+{
+    return lw_reader_parse(b->data, b->len, "t.lwsnap", err);
+}
+
+/* Offset of the n-th record header (0-based) in a fixture. */
+static size_t record_offset(const struct fx_buf *b, unsigned n)
+{
+    size_t off = sizeof(struct lw_snap_header);
+    for (unsigned i = 0; i < n; i++) {
+        struct lw_rec_hdr h;
+        memcpy(&h, b->data + off, sizeof h);
+        off += sizeof h + LW_REC_PAD(h.len);
+    }
+    return off;
+}
+
+static void set_len(struct fx_buf *b, size_t rec_off, uint32_t len)
+{
+    memcpy(b->data + rec_off + 4, &len, 4);
+}
+
+Test(reader, round_trip_field_by_field)
+{
+    struct fx_buf b;
+    fx_standard(&b);
+    struct lw_snapshot *s = parse(&b);
+    cr_assert_not_null(s, "%s", err);
+    cr_assert_eq(s->major, 1);
+    cr_assert_eq(s->minor, 0);
+    cr_assert_eq(s->proc.pid, 4242);
+    cr_assert_eq(s->proc.ppid, 4200);
+    cr_assert_eq(s->proc.time_ns, FX_TIME_NS);
+    cr_assert_eq(s->proc.start_time_ns, FX_TIME_NS - 12500000000ull);
+    cr_assert_eq(s->proc.mono_ns, 99000000000ull);
+    cr_assert_eq(s->proc.seq, 3);
+    cr_assert_eq(s->proc.trigger, LW_TRIGGER_EXIT);
+    cr_assert_eq(s->proc.flags, LW_PROC_ROOT);
+    cr_assert_eq(s->proc.max_depth, 64);
+    cr_assert_eq(s->proc.page_size, 4096);
+    cr_assert_str_eq(s->exe, "/usr/bin/demo");
+    cr_assert_eq(s->argc, 4);
+    cr_assert_str_eq(s->argv[0], "demo");
+    cr_assert_str_eq(s->argv[1], "--size");
+    cr_assert_str_eq(s->argv[2], "10 MB");
+    cr_assert_str_eq(s->argv[3], "it's");
+
+    cr_assert_eq(s->totals.heap_alloc_bytes, 8388608 + 1000 + 512 + 100 + 3000);
+    cr_assert_eq(s->totals.heap_free_objects, 6);
+    cr_assert_eq(s->totals.mmap.mapped_bytes, 2097152);
+    cr_assert_eq(s->totals.mmap.released_resident_bytes, 262144);
+    cr_assert_eq(s->totals.allocator.unmap_calls, 1);
+    cr_assert_eq(s->totals.dropped_stacks, 2);
+    cr_assert_eq(s->totals.metadata_bytes, 3u << 20);
+
+    cr_assert_eq(s->nmodules, 3);
+    cr_assert_str_eq(s->modules[0].path, "/nonexistent/demo");
+    cr_assert_eq(s->modules[0].base, FX_MAIN_BASE);
+    cr_assert_eq(s->modules[0].flags, LW_MOD_MAIN);
+    cr_assert_eq(s->modules[0].nsegs, 2);
+    cr_assert_eq(s->modules[0].segs[1].start, FX_MAIN_BASE + 0x1000);
+    cr_assert_eq(s->modules[0].segs[1].size, 0x3000);
+    cr_assert_eq(s->modules[0].segs[1].file_offset, 0x1000);
+    cr_assert_eq(s->modules[0].segs[1].flags, 5);
+    cr_assert_eq(s->modules[0].build_id_len, 6);
+    cr_assert_eq(s->modules[0].build_id[0], 0xde);
+    cr_assert_eq(s->modules[0].build_id[5], 0x02);
+    cr_assert_str_eq(s->modules[1].path, "/nonexistent/lib/libfake.so.1");
+    cr_assert_eq(s->modules[1].build_id_len, 0);
+    cr_assert_eq(s->modules[2].flags, LW_MOD_VDSO);
+
+    cr_assert_eq(s->nstacks, 7);
+    const struct lw_snap_stack *st = &s->stacks[0];
+    cr_assert_eq(st->id, 1);
+    cr_assert_eq(st->kind, LW_KIND_HEAP);
+    cr_assert_eq(st->alloc_bytes, 8388608);
+    cr_assert_eq(st->alloc_objects, 8);
+    cr_assert_eq(st->free_bytes, 4194304);
+    cr_assert_eq(st->free_objects, 4);
+    cr_assert_eq(st->nframes, 3);
+    cr_assert_eq(st->frames[0], FX_MAIN_BASE + 0x1234);
+    cr_assert_eq(st->frames[2], FX_MAIN_BASE + 0x1100);
+    cr_assert_eq(s->stacks[5].nframes, 0);
+    cr_assert_eq(s->stacks[6].flags, LW_STACK_TRUNCATED);
+    cr_assert_eq(lw_reader_find_stack(s, 4)->kind, LW_KIND_ALLOCATOR);
+    cr_assert_null(lw_reader_find_stack(s, 99));
+
+    cr_assert_eq(s->nregions, 4);
+    cr_assert_eq(s->regions[1].state, LW_STATE_MADV_FREE);
+    cr_assert_eq(s->regions[1].resident_bytes, 262144);
+    cr_assert_eq(s->regions[3].stack, 4);
+    cr_assert_eq(s->regions[3].kind, LW_KIND_ALLOCATOR);
+    cr_assert_eq(s->unknown_records, 0);
+    lw_reader_free(s);
+    fx_free(&b);
+}
+
+Test(reader, every_truncation_is_refused)
+{
+    struct fx_buf b;
+    fx_standard(&b);
+    for (size_t n = 0; n < b.len; n++) {
+        struct lw_snapshot *s = lw_reader_parse(b.data, n, "t.lwsnap", err);
+        cr_assert_null(s, "a file cut at %zu of %zu bytes was accepted", n, b.len);
+        cr_assert(strncmp(err, "t.lwsnap: ", 10) == 0, "message does not name the file: %s", err);
+        cr_assert(strstr(err, "truncated"), "cut at %zu: message does not say truncated: %s", n,
+                  err);
+        cr_assert_null(strchr(err, '\n'), "message is not one line: %s", err);
+    }
+    fx_free(&b);
+}
+
+Test(reader, truncated_file_on_disk)
+{
+    struct fx_buf b;
+    fx_standard(&b);
+    char *dir = lwt_tmpdir(), *path = lwt_path(dir, "cut.lwsnap");
+    b.len -= 24; /* drop the END record */
+    cr_assert(fx_write_file(&b, path));
+    cr_assert_null(lw_reader_load(path, err));
+    cr_assert(strstr(err, path) == err, "%s", err);
+    cr_assert(strstr(err, "truncated: no END record"), "%s", err);
+    lwt_rmrf(dir);
+    free(path);
+    free(dir);
+    fx_free(&b);
+}
+
+Test(reader, missing_file_and_directory)
+{
+    cr_assert_null(lw_reader_load("/nonexistent/x.lwsnap", err));
+    cr_assert_str_eq(err, "/nonexistent/x.lwsnap: No such file or directory");
+    cr_assert_null(lw_reader_load("/tmp", err));
+    cr_assert_str_eq(err, "/tmp: is a directory");
+}
+
+Test(reader, bad_magic)
+{
+    struct fx_buf b;
+    fx_standard(&b);
+    b.data[6] = '\n'; /* "LWSNAP\n\n": a text-mode conversion */
+    cr_assert_null(parse(&b));
+    cr_assert_str_eq(err, "t.lwsnap: not a leakwatch snapshot (bad magic)");
+    static const char text[] = "hello world, not a snapshot at all";
+    cr_assert_null(lw_reader_parse(text, sizeof text, "x", err));
+    cr_assert_str_eq(err, "x: not a leakwatch snapshot (bad magic)");
+    fx_free(&b);
+}
+
+Test(reader, newer_major_refused_with_message)
+{
+    struct fx_buf b;
+    fx_standard(&b);
+    uint16_t major = 2;
+    memcpy(b.data + 8, &major, 2);
+    cr_assert_null(parse(&b));
+    cr_assert_str_eq(err, "t.lwsnap: snapshot format 2.x is newer than this leakwatch "
+                          "understands (1.x); upgrade leakwatch");
+    /* Even a newer-major file whose body we cannot read gets this message. */
+    cr_assert_null(lw_reader_parse(b.data, 12, "t.lwsnap", err));
+    cr_assert(strstr(err, "format 2.x is newer"), "%s", err);
+    major = 0;
+    memcpy(b.data + 8, &major, 2);
+    cr_assert_null(parse(&b));
+    cr_assert(strstr(err, "format 0.0 is not supported"), "%s", err);
+    fx_free(&b);
+}
+
+Test(reader, unknown_tag_is_skipped)
+{
+    struct fx_buf b;
+    struct lw_rec_process p = {.pid = 7, .seq = 1};
+    struct lw_rec_totals t = {.heap_inuse_bytes = 42};
+    fx_init(&b, 1, 0);
+    fx_process(&b, p, "/bin/x", "", 0);
+    fx_record(&b, 0x99, "future data", 11); /* a tag from a newer minor version */
+    fx_totals(&b, &t);
+    uint64_t fr[] = {1, 2};
+    fx_stack(&b, 5, LW_KIND_HEAP, 0, 10, 1, 0, 0, fr, 2);
+    fx_record(&b, 0x1234567, NULL, 0);
+    fx_end(&b);
+    struct lw_snapshot *s = parse(&b);
+    cr_assert_not_null(s, "%s", err);
+    cr_assert_eq(s->unknown_records, 2);
+    cr_assert_eq(s->proc.pid, 7);
+    cr_assert_eq(s->argc, 0);
+    cr_assert_eq(s->totals.heap_inuse_bytes, 42);
+    cr_assert_eq(s->nstacks, 1);
+    cr_assert_eq(s->stacks[0].frames[1], 2);
+    lw_reader_free(s);
+    fx_free(&b);
+}
+
+Test(reader, newer_minor_may_extend_records)
+{
+    /* Minor 1 appends 8 bytes to TOTALS: accepted, extra bytes ignored.
+     * The same file claiming minor 0 is corrupt. */
+    uint8_t payload[sizeof(struct lw_rec_totals) + 8];
+    memset(payload, 0, sizeof payload);
+    struct lw_rec_totals t = {.heap_inuse_bytes = 5};
+    memcpy(payload, &t, sizeof t);
+    for (uint16_t minor = 0; minor < 2; minor++) {
+        struct fx_buf b;
+        struct lw_rec_process p = {.pid = 1};
+        fx_init(&b, 1, minor);
+        fx_process(&b, p, "", "", 0);
+        fx_record(&b, LW_REC_TOTALS, payload, sizeof payload);
+        fx_end(&b);
+        struct lw_snapshot *s = parse(&b);
+        if (minor == 0) {
+            cr_assert_null(s);
+            cr_assert_str_eq(err, "t.lwsnap: corrupt TOTALS record at offset 128: payload is "
+                                  "280 bytes, expected 272");
+        } else {
+            cr_assert_not_null(s, "%s", err);
+            cr_assert_eq(s->totals.heap_inuse_bytes, 5);
+            lw_reader_free(s);
+        }
+        fx_free(&b);
+    }
+}
+
+Test(reader, corrupt_lengths_of_every_record)
+{
+    struct fx_buf b;
+    fx_standard(&b);
+    size_t nrec = (size_t)b.records + 1;
+    for (unsigned r = 0; r < nrec; r++) {
+        size_t off = record_offset(&b, r);
+        uint32_t len;
+        memcpy(&len, b.data + off + 4, 4);
+        uint32_t bad[] = {0, len - 1, len + 1, len + 8, len + 4096, 0xffffffffu, len / 2};
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+            set_len(&b, off, bad[k]);
+            struct lw_snapshot *s = parse(&b);
+            cr_assert_null(s, "record %u with length %u (real %u) was accepted", r, bad[k], len);
+            cr_assert(strncmp(err, "t.lwsnap: ", 10) == 0, "%s", err);
+        }
+        set_len(&b, off, len);
+    }
+    struct lw_snapshot *s = parse(&b);
+    cr_assert_not_null(s, "restored file refused: %s", err);
+    lw_reader_free(s);
+    fx_free(&b);
+}
+
+Test(reader, nframes_must_match_length)
+{
+    struct fx_buf b;
+    fx_standard(&b);
+    size_t off = record_offset(&b, 5); /* PROCESS, TOTALS, 3 MODULEs, then stack 1 */
+    uint16_t nframes;
+    memcpy(&nframes, b.data + off + 8 + 6, 2);
+    cr_assert_eq(nframes, 3);
+    nframes = 4;
+    memcpy(b.data + off + 8 + 6, &nframes, 2);
+    cr_assert_null(parse(&b));
+    cr_assert(strstr(err, "corrupt STACK record at offset"), "%s", err);
+    cr_assert(strstr(err, "payload is 64 bytes, expected 72"), "%s", err);
+    fx_free(&b);
+}
+
+Test(reader, string_lengths_checked)
+{
+    struct fx_buf b;
+    fx_standard(&b);
+    size_t off = record_offset(&b, 0) + 8;
+    uint32_t huge = 0xfffffff0u; /* exe_len: would overflow 32-bit sums */
+    memcpy(b.data + off + offsetof(struct lw_rec_process, exe_len), &huge, 4);
+    cr_assert_null(parse(&b));
+    cr_assert(strstr(err, "corrupt PROCESS record"), "%s", err);
+    fx_free(&b);
+
+    fx_standard(&b);
+    off = record_offset(&b, 3) + 8; /* the second MODULE */
+    uint32_t plen = 200;
+    memcpy(b.data + off + offsetof(struct lw_rec_module, path_len), &plen, 4);
+    cr_assert_null(parse(&b));
+    cr_assert(strstr(err, "corrupt MODULE record"), "%s", err);
+    fx_free(&b);
+}
+
+/* Build a snapshot with a problem; expect this message tail. */
+static void expect_refused(struct fx_buf *b, const char *want)
+{
+    struct lw_snapshot *s = parse(b);
+    cr_assert_null(s, "accepted, expected: %s", want);
+    cr_assert(strstr(err, want), "got \"%s\", expected \"%s\"", err, want);
+    fx_free(b);
+}
+
+Test(reader, structural_errors)
+{
+    struct fx_buf b;
+    struct lw_rec_process p = {.pid = 1};
+    struct lw_rec_totals t = {0};
+    uint64_t fr[] = {1};
+
+    fx_init(&b, 1, 0);
+    fx_totals(&b, &t);
+    fx_process(&b, p, "", "", 0);
+    fx_end(&b);
+    expect_refused(&b, "the first record (offset 32) is TOTALS, not PROCESS");
+
+    fx_init(&b, 1, 0);
+    fx_process(&b, p, "", "", 0);
+    fx_process(&b, p, "", "", 0);
+    fx_totals(&b, &t);
+    fx_end(&b);
+    expect_refused(&b, "a second PROCESS record");
+
+    fx_init(&b, 1, 0);
+    fx_process(&b, p, "", "", 0);
+    fx_totals(&b, &t);
+    fx_totals(&b, &t);
+    fx_end(&b);
+    expect_refused(&b, "a second TOTALS record");
+
+    fx_init(&b, 1, 0);
+    fx_process(&b, p, "", "", 0);
+    fx_end(&b);
+    expect_refused(&b, "no TOTALS record");
+
+    fx_init(&b, 1, 0);
+    fx_end(&b);
+    expect_refused(&b, "the first record (offset 32) is END, not PROCESS");
+
+    fx_init(&b, 1, 0);
+    fx_process(&b, p, "", "", 0);
+    fx_totals(&b, &t);
+    fx_stack(&b, 3, LW_KIND_HEAP, 0, 1, 1, 0, 0, fr, 1);
+    fx_stack(&b, 3, LW_KIND_HEAP, 0, 1, 1, 0, 0, fr, 1);
+    fx_end(&b);
+    expect_refused(&b, "stack id 3 appears twice");
+
+    fx_init(&b, 1, 0);
+    fx_process(&b, p, "", "", 0);
+    fx_totals(&b, &t);
+    fx_stack(&b, 0, LW_KIND_HEAP, 0, 1, 1, 0, 0, fr, 1);
+    fx_end(&b);
+    expect_refused(&b, "stack id 0");
+
+    fx_init(&b, 1, 0);
+    fx_process(&b, p, "", "", 0);
+    fx_totals(&b, &t);
+    fx_stack(&b, 1, 9, 0, 1, 1, 0, 0, fr, 1);
+    fx_end(&b);
+    expect_refused(&b, "unknown kind 9");
+
+    struct lw_rec_region r = {0x1000, 4096, 0, 8, 1, LW_KIND_MMAP, LW_STATE_MAPPED, 0, 3};
+    fx_init(&b, 1, 0);
+    fx_process(&b, p, "", "", 0);
+    fx_totals(&b, &t);
+    fx_stack(&b, 1, LW_KIND_MMAP, 0, 4096, 1, 0, 0, fr, 1);
+    fx_region(&b, &r);
+    fx_end(&b);
+    expect_refused(&b, "a region at 0x1000 refers to stack 8, which is not in the file");
+
+    r.stack = 1;
+    r.state = 7;
+    fx_init(&b, 1, 0);
+    fx_process(&b, p, "", "", 0);
+    fx_totals(&b, &t);
+    fx_stack(&b, 1, LW_KIND_MMAP, 0, 4096, 1, 0, 0, fr, 1);
+    fx_region(&b, &r);
+    fx_end(&b);
+    expect_refused(&b, "unknown state 7");
+
+    fx_init(&b, 1, 0);
+    fx_process(&b, p, "", "", 0);
+    fx_totals(&b, &t);
+    fx_end(&b);
+    fx_record(&b, LW_REC_STACK, NULL, 0);
+    expect_refused(&b, "corrupt: 8 bytes of data after the END record");
+
+    fx_init(&b, 1, 0);
+    fx_process(&b, p, "", "", 0);
+    fx_totals(&b, &t);
+    b.records = 5; /* END claims 5 records before it */
+    fx_end(&b);
+    expect_refused(&b, "END record: it counts 5 records ending at offset 408, the file has 2 "
+                       "ending at 408");
+}
+
+Test(reader, header_size_checked)
+{
+    struct fx_buf b;
+    fx_standard(&b);
+    uint32_t hs = 36;
+    memcpy(b.data + 12, &hs, 4);
+    expect_refused(&b, "corrupt header: header size 36");
+    fx_standard(&b);
+    hs = 1u << 30;
+    memcpy(b.data + 12, &hs, 4);
+    uint16_t minor = 1;
+    memcpy(b.data + 10, &minor, 2);
+    expect_refused(&b, "truncated: the file ends inside the header");
+}
+
+Test(reader, cmdline_splitting)
+{
+    struct fx_buf b;
+    struct lw_rec_process p = {.pid = 1};
+    struct lw_rec_totals t = {0};
+    fx_init(&b, 1, 0);
+    fx_process(&b, p, "/x", "a\0\0b\0", 5); /* "a", "", "b" */
+    fx_totals(&b, &t);
+    fx_end(&b);
+    struct lw_snapshot *s = parse(&b);
+    cr_assert_not_null(s, "%s", err);
+    cr_assert_eq(s->argc, 3);
+    cr_assert_str_eq(s->argv[0], "a");
+    cr_assert_str_eq(s->argv[1], "");
+    cr_assert_str_eq(s->argv[2], "b");
+    lw_reader_free(s);
+    fx_free(&b);
+}
+
+Test(reader, peek_process)
+{
+    struct fx_buf b;
+    fx_standard(&b);
+    char *dir = lwt_tmpdir(), *path = lwt_path(dir, "a.lwsnap");
+    cr_assert(fx_write_file(&b, path));
+    struct lw_rec_process p;
+    char exe[8];
+    cr_assert(lw_reader_peek_process(path, &p, exe, sizeof exe, err), "%s", err);
+    cr_assert_eq(p.pid, 4242);
+    cr_assert_eq(p.seq, 3);
+    cr_assert_str_eq(exe, "/usr/bi"); /* cut to the buffer */
+    b.len = 40;
+    cr_assert(fx_write_file(&b, path));
+    cr_assert_not(lw_reader_peek_process(path, &p, NULL, 0, err));
+    cr_assert(strstr(err, "truncated"), "%s", err);
+    lwt_rmrf(dir);
+    free(path);
+    free(dir);
+    fx_free(&b);
+}
+
+/* Cheap fuzzing: random byte changes must give a snapshot or a message,
+ * never a crash or an out-of-bounds read (run under ASan/valgrind too). */
+Test(reader, random_corruption_never_crashes)
+{
+    struct fx_buf b;
+    fx_standard(&b);
+    uint8_t *copy = malloc(b.len);
+    unsigned seed = 12345;
+    size_t refused = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        memcpy(copy, b.data, b.len);
+        int changes = 1 + (int)(rand_r(&seed) % 4);
+        for (int k = 0; k < changes; k++)
+            copy[rand_r(&seed) % b.len] = (uint8_t)rand_r(&seed);
+        size_t len = (iter % 7 == 0) ? rand_r(&seed) % b.len : b.len;
+        struct lw_snapshot *s = lw_reader_parse(copy, len, "f", err);
+        if (!s) {
+            refused++;
+            cr_assert(err[0] == 'f' && err[1] == ':', "%s", err);
+        }
+        lw_reader_free(s);
+    }
+    cr_assert_gt(refused, 1000);
+    free(copy);
+    fx_free(&b);
+}

@@ -1,0 +1,60 @@
+/*
+ * main.c - the leakwatch command: dispatch to a verb (run, report), print
+ * the version and the top-level help. Each verb parses its own options.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "lw_config.h"
+#include "report.h"
+#include "run.h"
+
+static const char usage[] =
+    "Usage: leakwatch VERB [OPTIONS] ...\n"
+    "\n"
+    "Find what holds a program's memory: heap blocks by call stack, its own\n"
+    "mappings, and memory released with MADV_FREE that is still resident.\n"
+    "\n"
+    "Verbs:\n"
+    "  run [OPTIONS] [--] CMD [ARGS...]   run CMD with leakwatch preloaded;\n"
+    "                                     snapshots are written at exit and\n"
+    "                                     on the snapshot signal\n"
+    "  report [OPTIONS] SNAPSHOT...|DIR   show what a snapshot holds\n"
+    "\n"
+    "  leakwatch VERB --help   options of a verb\n"
+    "  leakwatch --version     print the version\n"
+    "\n"
+    "Example:\n"
+    "  leakwatch run -- ./server --port 8080\n"
+    "  leakwatch report ./leakwatch-server-4242\n"
+    "\n"
+    "Exit status:\n"
+    "  0  success\n"
+    "  1  bad input (missing, truncated, corrupt or newer-format snapshot, or no\n"
+    "     snapshot in a directory)\n"
+    "  2  usage error, or `run` refused to start the program\n"
+    "  `run` otherwise exits with the program's status (128+N if signal N killed it)\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return LW_EXIT_USAGE;
+    }
+    const char *verb = argv[1];
+    if (!strcmp(verb, "--version") || !strcmp(verb, "-V")) {
+        printf("leakwatch %s\n", LW_VERSION);
+        return LW_EXIT_OK;
+    }
+    if (!strcmp(verb, "--help") || !strcmp(verb, "-h") || !strcmp(verb, "help")) {
+        fputs(usage, stdout);
+        return LW_EXIT_OK;
+    }
+    if (!strcmp(verb, "run"))
+        return lw_run_main(argc - 1, argv + 1);
+    if (!strcmp(verb, "report"))
+        return lw_report_main(argc - 1, argv + 1);
+    lw_cli_error("unknown verb '%s' (see leakwatch --help)", verb);
+    return LW_EXIT_USAGE;
+}
