@@ -52,8 +52,9 @@ static const char run_usage[] =
     "\n"
     "LEAKWATCH_* variables already in the environment apply too (see\n"
     "--help-env); the options above override them. LEAKWATCH_LIB names the\n"
-    "library to preload (default: ../lib/libleakwatch.so next to this program,\n"
-    "else " LW_INSTALL_LIBDIR "/" LW_PRELOAD_NAME ").\n"
+    "library to preload (default: found next to this program, in ../lib/ of a\n"
+    "build tree or ../" LW_REL_LIBDIR "/ of an installed one, else\n"
+    LW_INSTALL_LIBDIR "/" LW_PRELOAD_NAME ").\n"
     "\n"
     "Exit status:\n"
     "  CMD's exit status, or 128+N if CMD was killed by signal N\n"
@@ -238,10 +239,16 @@ static bool find_library(char *out, size_t len)
         char *slash = strrchr(self, '/');
         if (slash) {
             *slash = '\0';
-            int n2 = snprintf(cand, sizeof cand, "%.*s/../lib/%s", PATH_MAX - 64, self,
-                              LW_PRELOAD_NAME);
-            if (n2 > 0 && n2 < (int)sizeof cand && access(cand, R_OK) == 0 && realpath(cand, out))
-                return true;
+            /* The build tree (tools/ beside lib/), then an installed tree
+             * wherever it was moved to (bin/ beside LIBDIR/leakwatch/). */
+            const char *rel[] = {"../lib", "../" LW_REL_LIBDIR};
+            for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+                int n2 = snprintf(cand, sizeof cand, "%.*s/%s/%s", PATH_MAX - 128, self, rel[i],
+                                  LW_PRELOAD_NAME);
+                if (n2 > 0 && n2 < (int)sizeof cand && access(cand, R_OK) == 0 &&
+                    realpath(cand, out))
+                    return true;
+            }
         }
     }
     snprintf(cand, sizeof cand, "%s/%s", LW_INSTALL_LIBDIR, LW_PRELOAD_NAME);
