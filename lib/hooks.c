@@ -522,3 +522,32 @@ LW_EXPORT int pipe2(int fds[2], int flags)
         return (int)syscall(SYS_pipe2, fds, flags);
     return real.pipe2(fds, flags);
 }
+
+/* ---- _exit: processes that never call exit() ----
+ * Shells (dash) and most fork children end with _exit, which runs no
+ * destructor: take the exit snapshot here. A vfork child shares our memory
+ * and still carries the parent's pid in lw_state: it must write nothing. */
+
+static void exit_snapshot(void)
+{
+    if (ready() && !lw_tls.guard && getpid() == lw_state.pid)
+        lw_trigger_exit();
+}
+
+LW_EXPORT __attribute__((noreturn)) void _exit(int status)
+{
+    exit_snapshot();
+    if (real._exit)
+        real._exit(status);
+    for (;;)
+        syscall(SYS_exit_group, status);
+}
+
+LW_EXPORT __attribute__((noreturn)) void _Exit(int status)
+{
+    exit_snapshot();
+    if (real._Exit)
+        real._Exit(status);
+    for (;;)
+        syscall(SYS_exit_group, status);
+}

@@ -31,6 +31,8 @@
       (old, oldn, newn, flags, new_addr))                                                       \
     X(madvise, int, (void *a, size_t n, int advice), (a, n, advice))                           \
     X(pipe, int, (int fds[2]), (fds))                                                           \
-    X(pipe2, int, (int fds[2], int flags), (fds, flags))
+    X(pipe2, int, (int fds[2], int flags), (fds, flags))                                       \
+    X(_exit, void, (int status), (status))                                                      \
+    X(_Exit, void, (int status), (status))
 
 #endif

@@ -1,22 +1,21 @@
 /*
  * stack.c - stack capture and the stack table (see stack.h). Must never
- * allocate through the host or take a lock: the table is three append-only
+ * allocate through the host, nor lock on a lookup: the table is three append-only
  * arrays (counters, descriptions, frames) reserved once as address space,
  * plus a hash index that grows by copying.
  *
- * Memory ordering.
- * - Ids come from fetch_add on next_id; frames from fetch_add on
- *   frames_used. The inserting thread alone writes its id's description and
- *   frames, then publishes with a release store of `kind` (0 = not ready)
- *   and a CAS of the index slot (release). A reader that loads the slot
- *   (acquire) sees a complete description; the writer thread checks
- *   `kind` (acquire) before it reads one.
- * - The index grows by copying into an array twice as large, then a release
- *   store of the index pointer. Old arrays stay mapped (readers may be in
- *   them) and keep their entries. An insert that lands in the old array
- *   while the copy runs may be missing from the new one; a later lookup
- *   then adds the same stack again under a second id. Counters stay exact
- *   per id, and the reporter merges stacks with equal kind and frames.
+ * Lookups never lock: a call site seen before (the hot path) finds its id
+ * with acquire loads. Adding a stack never seen before takes `insert_lock`
+ * (a futex mutex, held for a memcpy and, rarely, an index growth), so two
+ * threads can never add the same stack twice nor lose one while the index
+ * grows. No host code runs under it.
+ *
+ * Memory ordering. The inserter writes the description and frames, then
+ * publishes kind (release) and the index slot (release store). A reader
+ * that loads the slot (acquire) sees a complete description. Growth copies
+ * every entry into an array twice as large and publishes its pointer
+ * (release); old arrays stay mapped (readers may be in them) and keep their
+ * entries, which are never removed, so a lookup in an old array is right.
  */
 #include "stack.h"
 
@@ -55,8 +54,8 @@ static uint64_t pool_max;
 static _Atomic uint32_t next_id;           /* last id handed out */
 static _Atomic uint64_t frames_used;
 static _Atomic(struct index *) cur_index;
-static _Atomic uint64_t index_used;
-static _Atomic int index_growing;
+static uint64_t index_used; /* under insert_lock */
+static lw_mutex_t insert_lock = LW_MUTEX_INIT;
 static _Atomic uint64_t dropped, unwind_failures;
 static uintptr_t own_lo, own_hi;
 
@@ -149,103 +148,81 @@ static inline bool same_stack(uint32_t id, uint8_t kind, const uintptr_t *f, int
            memcmp(&frame_pool[d->frames_off], f, (size_t)n * sizeof *f) == 0;
 }
 
-/* Copy every entry of `from` into a new index twice as large. */
+/* Find (kind, frames) in ix; 0 if absent. Lock-free. */
+static uint32_t lookup(const struct index *ix, uint64_t h, uint8_t kind, const uintptr_t *frames,
+                       int n)
+{
+    uint64_t tag = h & ~UINT64_C(0xffffff), mask = ix->cap - 1;
+    uint64_t i = (h >> 24) & mask;
+    for (uint64_t probes = 0; probes < ix->cap; probes++, i = (i + 1) & mask) {
+        uint64_t s = atomic_load_explicit(&ix->slot[i], memory_order_acquire);
+        if (!s)
+            return 0;
+        if ((s & ~UINT64_C(0xffffff)) == tag && same_stack((uint32_t)(s & 0xffffff), kind, frames, n))
+            return (uint32_t)(s & 0xffffff);
+    }
+    return 0;
+}
+
+/* Put an entry into ix (insert_lock held, or ix not yet published). */
+static void place(struct index *ix, uint64_t entry)
+{
+    uint64_t mask = ix->cap - 1, i = (entry >> 24) & mask;
+    while (atomic_load_explicit(&ix->slot[i], memory_order_relaxed))
+        i = (i + 1) & mask;
+    atomic_store_explicit(&ix->slot[i], entry, memory_order_release);
+}
+
+/* Copy every entry into an index twice as large and publish it
+ * (insert_lock held). On failure the old index just gets fuller. */
 static LW_COLD void index_grow(struct index *from)
 {
-    int expect = 0;
-    if (!atomic_compare_exchange_strong(&index_growing, &expect, 1))
-        return;
-    if (atomic_load_explicit(&cur_index, memory_order_acquire) != from)
-        goto out;
     struct index *to = index_new(from->cap * 2);
     if (!to)
-        goto out;
+        return;
     to->older = from;
-    uint64_t mask = to->cap - 1, moved = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        /* The second pass, after publishing, picks up entries added to the
-         * old array while the first pass ran. */
-        for (uint64_t i = 0; i < from->cap; i++) {
-            uint64_t s = atomic_load_explicit(&from->slot[i], memory_order_acquire);
-            if (!s)
-                continue;
-            uint64_t j = (s >> 24) & mask;
-            for (;;) {
-                uint64_t t = atomic_load_explicit(&to->slot[j], memory_order_acquire);
-                if (t == s)
-                    break;
-                if (!t) {
-                    uint64_t zero = 0;
-                    if (atomic_compare_exchange_strong_explicit(&to->slot[j], &zero, s,
-                                                                memory_order_release,
-                                                                memory_order_acquire)) {
-                        moved++;
-                        break;
-                    }
-                    continue;
-                }
-                j = (j + 1) & mask;
-            }
-        }
-        if (pass == 0) {
-            atomic_store_explicit(&index_used, moved, memory_order_relaxed);
-            atomic_store_explicit(&cur_index, to, memory_order_release);
-        }
+    for (uint64_t i = 0; i < from->cap; i++) {
+        uint64_t e = atomic_load_explicit(&from->slot[i], memory_order_relaxed);
+        if (e)
+            place(to, e);
     }
-out:
-    atomic_store(&index_growing, 0);
+    atomic_store_explicit(&cur_index, to, memory_order_release);
 }
 
 uint32_t lw_stack_intern(uint8_t kind, const uintptr_t *frames, int n, bool truncated)
 {
     uint64_t h = hash_frames(kind, frames, n);
-    uint64_t tag = h & ~UINT64_C(0xffffff);
-    struct index *ix = atomic_load_explicit(&cur_index, memory_order_acquire);
-    uint64_t mask = ix->cap - 1;
-    uint64_t i = (h >> 24) & mask;
-    uint32_t mine = 0;
+    uint32_t id = lookup(atomic_load_explicit(&cur_index, memory_order_acquire), h, kind, frames, n);
+    if (LW_LIKELY(id))
+        return id;
 
-    for (uint64_t probes = 0; probes < ix->cap; probes++, i = (i + 1) & mask) {
-        uint64_t s = atomic_load_explicit(&ix->slot[i], memory_order_acquire);
-        if (s) {
-            if ((s & ~UINT64_C(0xffffff)) == tag && same_stack((uint32_t)(s & 0xffffff), kind, frames, n))
-                return (uint32_t)(s & 0xffffff);
-            continue;
+    lw_mutex_lock(&insert_lock);
+    struct index *ix = atomic_load_explicit(&cur_index, memory_order_relaxed);
+    id = lookup(ix, h, kind, frames, n); /* added while we waited? */
+    if (!id) {
+        uint32_t next = atomic_load_explicit(&next_id, memory_order_relaxed) + 1;
+        uint64_t off = atomic_load_explicit(&frames_used, memory_order_relaxed);
+        if (next > max_ids || off + (uint64_t)n > pool_max || index_used + 1 >= ix->cap) {
+            atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
+            lw_mutex_unlock(&insert_lock);
+            lw_log_warn(LW_WARN_STACKS, "stack table full: further new call stacks are not "
+                                        "recorded (counted as dropped)");
+            return 0;
         }
-        if (!mine) {
-            /* Not present: build our record, then try to publish it here. */
-            uint32_t id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed) + 1;
-            uint64_t off = atomic_fetch_add_explicit(&frames_used, (uint64_t)n, memory_order_relaxed);
-            if (id > max_ids || off + (uint64_t)n > pool_max) {
-                atomic_fetch_add_explicit(&dropped, 1, memory_order_relaxed);
-                lw_log_warn(LW_WARN_STACKS, "stack table full: further new call stacks are not "
-                                            "recorded (counted as dropped)");
-                return 0;
-            }
-            memcpy(&frame_pool[off], frames, (size_t)n * sizeof *frames);
-            descs[id].frames_off = off;
-            descs[id].nframes = (uint16_t)n;
-            descs[id].flags = truncated ? LW_STACK_TRUNCATED : 0;
-            atomic_store_explicit(&descs[id].kind, kind, memory_order_release);
-            mine = id;
-        }
-        uint64_t expect = 0;
-        if (atomic_compare_exchange_strong_explicit(&ix->slot[i], &expect, tag | mine,
-                                                    memory_order_release, memory_order_acquire)) {
-            uint64_t used = atomic_fetch_add_explicit(&index_used, 1, memory_order_relaxed) + 1;
-            if (LW_UNLIKELY(used * 2 > ix->cap))
-                index_grow(ix);
-            return mine;
-        }
-        /* Someone filled the slot first: it may be this very stack. */
-        if ((expect & ~UINT64_C(0xffffff)) == tag &&
-            same_stack((uint32_t)(expect & 0xffffff), kind, frames, n)) {
-            atomic_store_explicit(&descs[mine].kind, 0, memory_order_release); /* a hole */
-            return (uint32_t)(expect & 0xffffff);
-        }
+        memcpy(&frame_pool[off], frames, (size_t)n * sizeof *frames);
+        descs[next].frames_off = off;
+        descs[next].nframes = (uint16_t)n;
+        descs[next].flags = truncated ? LW_STACK_TRUNCATED : 0;
+        atomic_store_explicit(&descs[next].kind, kind, memory_order_release);
+        atomic_store_explicit(&frames_used, off + (uint64_t)n, memory_order_relaxed);
+        atomic_store_explicit(&next_id, next, memory_order_release);
+        place(ix, (h & ~UINT64_C(0xffffff)) | next);
+        if (++index_used * 2 > ix->cap)
+            index_grow(ix);
+        id = next;
     }
-    /* Index full (growth failed): the record exists but cannot be found again. */
-    return mine;
+    lw_mutex_unlock(&insert_lock);
+    return id;
 }
 
 LW_NOINLINE uint32_t lw_stack_here(uint8_t kind, int max, int skip)
@@ -290,6 +267,12 @@ uint64_t lw_stack_dropped(void)
 uint64_t lw_stack_unwind_failures(void)
 {
     return atomic_load(&unwind_failures);
+}
+
+void lw_stack_fork_child(void)
+{
+    /* A thread that held the lock is gone; what it published is whole. */
+    lw_mutex_reset(&insert_lock);
 }
 
 uint64_t lw_stack_memory_bytes(void)

@@ -1,8 +1,9 @@
 /*
  * stack.h - call stack capture (libunwind) and the stack table: each
- * distinct (kind, frames) gets an id and four counters. Lock-free, grows
- * without stopping anyone, memory from lw_sys_map only. Capture must run
- * under the thread's guard: libunwind maps memory on first use.
+ * distinct (kind, frames) gets an id and four counters. Lookups are
+ * lock-free; only the first sight of a new stack takes a mutex. Memory from
+ * lw_sys_map only. Capture must run under the thread's guard: libunwind
+ * maps memory on first use.
  */
 #ifndef LW_STACK_H
 #define LW_STACK_H
@@ -35,7 +36,8 @@ void lw_stack_set_own_range(uintptr_t lo, uintptr_t hi);
 int lw_stack_capture(uintptr_t *out, int max, int skip, bool *truncated);
 
 /* Find or add the stack; returns its id (>= 1), or 0 if the table is full
- * (counted in lw_stack_dropped()). */
+ * (counted in lw_stack_dropped()). Lock-free for a stack seen before; adding
+ * a new one takes a mutex no host code runs under. */
 uint32_t lw_stack_intern(uint8_t kind, const uintptr_t *frames, int n, bool truncated);
 
 /* Capture + intern in one call, the hot path's entry. */
@@ -60,7 +62,7 @@ static inline void lw_stack_account_free(uint32_t id, uint64_t bytes, uint64_t o
     atomic_fetch_add_explicit(&c->free_objects, objects, memory_order_release);
 }
 
-/* Ids handed out so far (some may be unused holes: kind 0). */
+/* Ids handed out so far: 1..count are all valid stacks. */
 uint32_t lw_stack_count(void);
 
 /* Read-only description of a stack for the writer. false for a hole. */
@@ -73,6 +75,8 @@ struct lw_stack_info {
 bool lw_stack_info(uint32_t id, struct lw_stack_info *out);
 
 uint64_t lw_stack_dropped(void);
+/* In a fork child: release the insert lock a vanished thread may hold. */
+void lw_stack_fork_child(void);
 /* Bytes of leakwatch memory in use by the stack table (touched, not reserved). */
 uint64_t lw_stack_memory_bytes(void);
 uint64_t lw_stack_unwind_failures(void);

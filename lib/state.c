@@ -77,6 +77,7 @@ void lw_core_fork_child(void)
 {
     lw_table_fork_child();
     lw_region_fork_child();
+    lw_stack_fork_child();
     lw_snapshot_fork_child();
     lw_log_reset();
     lw_state.pid = getpid();
