@@ -10,6 +10,7 @@
  * resident ~192 MiB, heap in use ~1 MiB with session_state on top.
  */
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -57,7 +58,10 @@ int main(int argc, char **argv)
     session_state();
     char *arena = arena_reserve();
     arena_release(arena);
+    /* Sleep the whole time even when a signal (the snapshot signal, say)
+     * interrupts: a handled signal makes nanosleep return early. */
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
     return 0;
 }

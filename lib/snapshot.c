@@ -290,8 +290,17 @@ static void write_regions(struct lw_out *o, struct lw_rec_totals *t)
 
 static void build_name(struct lw_strbuf *b, uint32_t trigger, uint32_t the_seq, bool tmp)
 {
+    /* The process's name (its main thread's), not this thread's: the writer
+     * thread is called "leakwatch". */
     char comm[17] = {0};
-    prctl(PR_GET_NAME, comm, 0, 0, 0);
+    ssize_t n = lw_sys_read_file("/proc/self/comm", comm, sizeof comm - 1);
+    if (n > 0) {
+        comm[n] = '\0';
+        if (comm[n - 1] == '\n')
+            comm[n - 1] = '\0';
+    } else {
+        prctl(PR_GET_NAME, comm, 0, 0, 0);
+    }
     for (char *c = comm; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
               *c == '-' || *c == '_'))

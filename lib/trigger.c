@@ -23,6 +23,7 @@
 #define REQ_SIGNAL 0x1u
 
 static _Atomic uint32_t req;
+static _Atomic uint32_t writer_busy; /* the writer thread is serving a request */
 static struct sigaction old_action;
 static _Atomic bool thread_running;
 static _Atomic bool exit_written;
@@ -57,9 +58,13 @@ static void *writer_main(void *arg)
         sigdelset(&set, lw_state.cfg.signo);
     pthread_sigmask(SIG_SETMASK, &set, NULL);
     for (;;) {
+        /* busy before taking the request: exit waits for what we took */
+        atomic_store(&writer_busy, 1);
         uint32_t r = atomic_exchange(&req, 0);
         if (r & REQ_SIGNAL)
             lw_snapshot_write(LW_TRIGGER_SIGNAL, NULL, 0);
+        atomic_store(&writer_busy, 0);
+        lw_sys_futex_wake(&writer_busy, 1);
         if (!atomic_load(&req))
             lw_sys_futex_wait(&req, 0, 0);
     }
@@ -111,6 +116,7 @@ static void fork_child(void)
     lw_tls.guard = 1;
     lw_core_fork_child();
     atomic_store(&req, 0);
+    atomic_store(&writer_busy, 0);
     atomic_store(&thread_running, false);
     atomic_store(&exit_written, false);
     if (atomic_load(&lw_state.tracking))
@@ -145,6 +151,15 @@ void lw_trigger_exit(void)
         return;
     uint8_t g = lw_tls.guard;
     lw_tls.guard = 1;
+    /* A snapshot asked for just before exit is written before the exit one,
+     * whether the writer thread took the request or not. The wait is
+     * bounded: exit never hangs on us. */
+    if (atomic_exchange(&req, 0) & REQ_SIGNAL)
+        lw_snapshot_write(LW_TRIGGER_SIGNAL, NULL, 0);
+    uint64_t deadline = lw_sys_monotonic_ns() + 5000000000u;
+    while (atomic_load(&writer_busy) && atomic_load(&thread_running) &&
+           lw_sys_monotonic_ns() < deadline)
+        lw_sys_futex_wait(&writer_busy, 1, 10000000u);
     lw_snapshot_write(LW_TRIGGER_EXIT, NULL, 0);
     lw_tls.guard = g;
 }

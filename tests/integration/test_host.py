@@ -110,6 +110,19 @@ if len(sys.argv) > 1:  # then exec an unpreloaded lister: what leaks across exec
             self.assertReconciles(rep)
             self.assertFunction(rep, "session_state", "heap", 64, 1024 * 1024)
 
+    def test_signal_just_before_exit_is_not_lost(self):
+        # The request races the exit snapshot: both must be written, in order,
+        # and named after the program, not after leakwatch's writer thread.
+        for _ in range(5):
+            out = os.path.join(self.tmpdir(), "snaps")
+            script = "import os, signal; os.kill(os.getpid(), signal.SIGRTMIN + 7)"
+            res = lwtest.run(["python3", "-c", script], env=lwtest.preload_env(out), check_rc=0)
+            self.assertEqual(res.stderr, b"")
+            names = sorted(f for f in os.listdir(out) if f.endswith(".lwsnap"))
+            mine = [n for n in names if n.split(".")[1] == str(res.pid)]
+            self.assertEqual([n.split(".")[2:4] for n in mine], [["000000", "signal"], ["000001", "exit"]], names)
+            self.assertTrue(all(n.startswith("python") for n in mine), names)
+
 
 if __name__ == "__main__":
     lwtest.main()
