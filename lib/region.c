@@ -40,24 +40,32 @@ static LW_COLD void drop(void)
                                  "changes are not recorded (counted as dropped)");
 }
 
+/* Make room for `need` entries in an array of lw_region mapped with
+ * lw_sys_map, keeping the first `used`. false: no memory (nothing changes). */
+static bool grow_array(struct lw_region **arr, size_t *cap, size_t *map_len, size_t used,
+                       size_t need)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = *cap ? *cap * 2 : 64;
+    while (n < need)
+        n *= 2;
+    size_t len = (n * sizeof **arr + LW_PAGE - 1) & ~(size_t)(LW_PAGE - 1);
+    struct lw_region *fresh = lw_sys_map(len, false);
+    if (!fresh)
+        return false;
+    if (used)
+        memcpy(fresh, *arr, used * sizeof **arr);
+    lw_sys_unmap(*arr, *map_len);
+    *arr = fresh;
+    *cap = len / sizeof **arr;
+    *map_len = len;
+    return true;
+}
+
 static bool reserve(size_t extra)
 {
-    if (n_iv + extra <= cap_iv)
-        return true;
-    size_t cap = cap_iv ? cap_iv * 2 : 256;
-    while (cap < n_iv + extra)
-        cap *= 2;
-    size_t len = (cap * sizeof *iv + LW_PAGE - 1) & ~(size_t)(LW_PAGE - 1);
-    struct lw_region *n = lw_sys_map(len, false);
-    if (!n)
-        return false;
-    if (n_iv)
-        memcpy(n, iv, n_iv * sizeof *iv);
-    lw_sys_unmap(iv, iv_map_len);
-    iv = n;
-    cap_iv = len / sizeof *iv;
-    iv_map_len = len;
-    return true;
+    return grow_array(&iv, &cap_iv, &iv_map_len, n_iv, n_iv + extra);
 }
 
 /* First index whose sub-range ends after a (ranges are disjoint and sorted,
@@ -242,19 +250,8 @@ void lw_region_remap_locked(uintptr_t old, uint64_t oldlen, uintptr_t new_addr, 
     /* Remember the old pieces' states before they go. */
     size_t ns = 0;
     for (size_t k = lower(old); k < n_iv && iv[k].start < old + oldlen; k++) {
-        if (ns == scratch_cap) {
-            size_t cap = scratch_cap ? scratch_cap * 2 : 64;
-            size_t len = (cap * sizeof *scratch + LW_PAGE - 1) & ~(size_t)(LW_PAGE - 1);
-            struct lw_region *n = lw_sys_map(len, false);
-            if (!n)
-                break; /* the rest keeps state "mapped" */
-            if (ns)
-                memcpy(n, scratch, ns * sizeof *n);
-            lw_sys_unmap(scratch, scratch_map_len);
-            scratch = n;
-            scratch_cap = len / sizeof *n;
-            scratch_map_len = len;
-        }
+        if (!grow_array(&scratch, &scratch_cap, &scratch_map_len, ns, ns + 1))
+            break; /* the rest keeps state "mapped" */
         scratch[ns++] = iv[k];
     }
     if (!keep_old)

@@ -304,56 +304,53 @@ retry:;
     return res;
 }
 
-bool lw_table_remove(uintptr_t addr, struct lw_block *out)
+/* Find addr's slot in t (entered); -1 if absent. *key gets its key. */
+static inline int64_t find(const struct slots *t, uint64_t h, uintptr_t addr, uint64_t *key)
 {
-    if (LW_UNLIKELY(addr < 2 || addr >= LW_TABLE_MAX_ADDR))
-        return false;
-    uint64_t h = hash_addr(addr);
-    struct shard *sh = shard_of(h);
-    bool found = false;
-    struct slots *t = gate_enter(sh);
-    uint64_t mask = t->cap - 1;
-    uint64_t i = h & mask;
+    uint64_t mask = t->cap - 1, i = h & mask;
     for (uint64_t n = 0; n < t->cap; n++, i = (i + 1) & mask) {
         uint64_t k = atomic_load_explicit(&t->s[i].key, memory_order_acquire);
         if (k == KEY_EMPTY)
-            break;
-        if (k == KEY_TOMB || (k & ADDR_MASK) != addr)
-            continue;
-        uint64_t v = atomic_load_explicit(&t->s[i].val, memory_order_relaxed);
-        if (atomic_compare_exchange_strong_explicit(&t->s[i].key, &k, KEY_TOMB,
-                                                    memory_order_acq_rel, memory_order_relaxed)) {
-            unpack(k, v, out);
-            found = true;
+            return -1;
+        if (k != KEY_TOMB && (k & ADDR_MASK) == addr) {
+            *key = k;
+            return (int64_t)i;
         }
-        break;
+    }
+    return -1;
+}
+
+/* Remove (take) or read addr's entry. */
+static bool find_entry(uintptr_t addr, struct lw_block *out, bool take)
+{
+    if (LW_UNLIKELY(addr < 2 || addr >= LW_TABLE_MAX_ADDR))
+        return false;
+    uint64_t h = hash_addr(addr), k;
+    struct shard *sh = shard_of(h);
+    bool found = false;
+    struct slots *t = gate_enter(sh);
+    int64_t i = find(t, h, addr, &k);
+    if (i >= 0) {
+        uint64_t v = atomic_load_explicit(&t->s[i].val, memory_order_relaxed);
+        /* A CAS: of two threads freeing one pointer at once, one wins. */
+        found = !take || atomic_compare_exchange_strong_explicit(&t->s[i].key, &k, KEY_TOMB,
+                                                                 memory_order_acq_rel,
+                                                                 memory_order_relaxed);
+        if (found)
+            unpack(k, v, out);
     }
     gate_leave(sh);
     return found;
 }
 
+bool lw_table_remove(uintptr_t addr, struct lw_block *out)
+{
+    return find_entry(addr, out, true);
+}
+
 bool lw_table_lookup(uintptr_t addr, struct lw_block *out)
 {
-    if (addr < 2 || addr >= LW_TABLE_MAX_ADDR)
-        return false;
-    uint64_t h = hash_addr(addr);
-    struct shard *sh = shard_of(h);
-    bool found = false;
-    struct slots *t = gate_enter(sh);
-    uint64_t mask = t->cap - 1;
-    uint64_t i = h & mask;
-    for (uint64_t n = 0; n < t->cap; n++, i = (i + 1) & mask) {
-        uint64_t k = atomic_load_explicit(&t->s[i].key, memory_order_acquire);
-        if (k == KEY_EMPTY)
-            break;
-        if (k != KEY_TOMB && (k & ADDR_MASK) == addr) {
-            unpack(k, atomic_load_explicit(&t->s[i].val, memory_order_relaxed), out);
-            found = true;
-            break;
-        }
-    }
-    gate_leave(sh);
-    return found;
+    return find_entry(addr, out, false);
 }
 
 void lw_table_foreach(void (*fn)(uintptr_t addr, const struct lw_block *b, void *arg), void *arg)

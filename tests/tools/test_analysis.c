@@ -14,18 +14,7 @@
 #include "testutil.h"
 
 static char err[1024];
-static char *dir;
 
-static void setup(void)
-{
-    dir = lwt_tmpdir();
-}
-
-static void teardown(void)
-{
-    lwt_rmrf(dir);
-    free(dir);
-}
 
 /* Write a minimal snapshot into dir; returns its path (malloc'd). */
 static char *put(const char *name, uint32_t pid, uint32_t ppid, uint32_t seq, uint32_t flags,
@@ -102,7 +91,7 @@ Test(analysis, rank_ties_and_overfreed_stacks)
     fx_free(&b);
 }
 
-Test(analysis, dir_root_flag_wins_last_seq, .init = setup, .fini = teardown)
+Test(analysis, dir_root_flag_wins_last_seq, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     free(put("parent.100.000000.signal.lwsnap", 100, 1, 0, 0, 1000, "/bin/parent"));
     free(put("app.200.000000.signal.lwsnap", 200, 100, 0, LW_PROC_ROOT, 2000, "/bin/app"));
@@ -124,7 +113,7 @@ Test(analysis, dir_root_flag_wins_last_seq, .init = setup, .fini = teardown)
     lw_analysis_selection_free(&sel);
 }
 
-Test(analysis, dir_without_root_takes_the_orphan, .init = setup, .fini = teardown)
+Test(analysis, dir_without_root_takes_the_orphan, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     /* 300's parent 200 is here; 200's parent 1 is not. 200 started after
      * 300 would be odd, but the parent rule decides, not the start time. */
@@ -136,7 +125,7 @@ Test(analysis, dir_without_root_takes_the_orphan, .init = setup, .fini = teardow
     lw_analysis_selection_free(&sel);
 }
 
-Test(analysis, dir_orphans_tiebreak_on_start_time, .init = setup, .fini = teardown)
+Test(analysis, dir_orphans_tiebreak_on_start_time, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     free(put("x.500.000000.exit.lwsnap", 500, 1, 0, 0, 5000, "/bin/late"));
     free(put("y.400.000000.exit.lwsnap", 400, 2, 0, 0, 4000, "/bin/early"));
@@ -146,7 +135,7 @@ Test(analysis, dir_orphans_tiebreak_on_start_time, .init = setup, .fini = teardo
     lw_analysis_selection_free(&sel);
 }
 
-Test(analysis, exec_image_of_the_root_is_preferred, .init = setup, .fini = teardown)
+Test(analysis, exec_image_of_the_root_is_preferred, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     /* `leakwatch run -- sh -c 'exec prog'`: same pid, two images. */
     free(put("sh.77.000000.exit.lwsnap", 77, 1, 0, LW_PROC_ROOT, 1000, "/bin/sh"));
@@ -159,7 +148,7 @@ Test(analysis, exec_image_of_the_root_is_preferred, .init = setup, .fini = teard
     lw_analysis_selection_free(&sel);
 }
 
-Test(analysis, pid_selects, .init = setup, .fini = teardown)
+Test(analysis, pid_selects, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     free(put("a.10.000000.exit.lwsnap", 10, 1, 0, LW_PROC_ROOT, 1000, "/bin/a"));
     free(put("b.11.000004.exit.lwsnap", 11, 10, 4, 0, 1100, "/bin/b"));
@@ -172,7 +161,7 @@ Test(analysis, pid_selects, .init = setup, .fini = teardown)
     cr_assert(strstr(err, ": no snapshot of pid 12 (pids here: 10 11)"), "%s", err);
 }
 
-Test(analysis, bad_files_in_dir_are_skipped, .init = setup, .fini = teardown)
+Test(analysis, bad_files_in_dir_are_skipped, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     free(put("good.10.000000.exit.lwsnap", 10, 1, 0, 0, 1000, "/bin/a"));
     char *junk = lwt_path(dir, "junk.10.000001.exit.lwsnap");
@@ -202,7 +191,7 @@ Test(analysis, bad_files_in_dir_are_skipped, .init = setup, .fini = teardown)
     free(tmp);
 }
 
-Test(analysis, empty_dir_is_an_input_error, .init = setup, .fini = teardown)
+Test(analysis, empty_dir_is_an_input_error, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     struct lw_selection sel;
     cr_assert_eq(select_dir(0, &sel), LW_EXIT_INPUT);
@@ -210,7 +199,7 @@ Test(analysis, empty_dir_is_an_input_error, .init = setup, .fini = teardown)
     cr_assert(strncmp(err, dir, strlen(dir)) == 0, "%s", err);
 }
 
-Test(analysis, files_of_one_process_report_the_last, .init = setup, .fini = teardown)
+Test(analysis, files_of_one_process_report_the_last, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     char *a = put("a.lwsnap", 10, 1, 5, 0, 1000, "/bin/a");
     char *b = put("b.lwsnap", 10, 1, 7, 0, 1000, "/bin/a");
@@ -228,7 +217,7 @@ Test(analysis, files_of_one_process_report_the_last, .init = setup, .fini = tear
     free(c);
 }
 
-Test(analysis, files_of_different_processes_refused, .init = setup, .fini = teardown)
+Test(analysis, files_of_different_processes_refused, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     char *a = put("a.lwsnap", 10, 1, 0, 0, 1000, "/bin/a");
     char *b = put("b.lwsnap", 11, 1, 0, 0, 1000, "/bin/b");
@@ -246,7 +235,7 @@ Test(analysis, files_of_different_processes_refused, .init = setup, .fini = tear
     free(b);
 }
 
-Test(analysis, dir_and_file_together_is_usage_error, .init = setup, .fini = teardown)
+Test(analysis, dir_and_file_together_is_usage_error, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     char *a = put("a.lwsnap", 10, 1, 0, 0, 1000, "/bin/a");
     char *paths[] = {a, dir};

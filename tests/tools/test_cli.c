@@ -14,18 +14,7 @@
 #include "fixture.h"
 #include "testutil.h"
 
-static char *dir;
 
-static void setup(void)
-{
-    dir = lwt_tmpdir();
-}
-
-static void teardown(void)
-{
-    lwt_rmrf(dir);
-    free(dir);
-}
 
 static char *write_standard(const char *name)
 {
@@ -69,7 +58,7 @@ static void golden(const char *name, const char *got_raw)
     free(got);
 }
 
-Test(cli, golden_text_report, .init = setup, .fini = teardown)
+Test(cli, golden_text_report, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     char *snap = write_standard("demo.4242.000003.exit.lwsnap");
     struct lwt_result r;
@@ -85,7 +74,7 @@ Test(cli, golden_text_report, .init = setup, .fini = teardown)
     free(snap);
 }
 
-Test(cli, golden_json_report, .init = setup, .fini = teardown)
+Test(cli, golden_json_report, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     char *snap = write_standard("demo.4242.000003.exit.lwsnap");
     struct lwt_result r;
@@ -97,7 +86,7 @@ Test(cli, golden_json_report, .init = setup, .fini = teardown)
     free(snap);
 }
 
-Test(cli, top_and_output_file, .init = setup, .fini = teardown)
+Test(cli, top_and_output_file, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     char *snap = write_standard("demo.lwsnap");
     char *out = lwt_path(dir, "report.txt");
@@ -125,7 +114,7 @@ Test(cli, top_and_output_file, .init = setup, .fini = teardown)
     free(snap);
 }
 
-Test(cli, bad_input_is_exit_1_with_one_line, .init = setup, .fini = teardown)
+Test(cli, bad_input_is_exit_1_with_one_line, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     struct fx_buf b;
     fx_standard(&b);
@@ -238,7 +227,7 @@ Test(cli, version_and_help)
     lwt_result_free(&r);
 }
 
-Test(cli, directory_lists_other_processes, .init = setup, .fini = teardown)
+Test(cli, directory_lists_other_processes, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     struct fx_buf b;
     fx_minimal(&b, 4243, 4242, 0, LW_PROC_FORKED, 2000, "/usr/bin/child");

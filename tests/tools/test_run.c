@@ -18,18 +18,7 @@
 #include "run.h"
 #include "testutil.h"
 
-static char *dir;
 
-static void setup(void)
-{
-    dir = lwt_tmpdir();
-}
-
-static void teardown(void)
-{
-    lwt_rmrf(dir);
-    free(dir);
-}
 
 /* leakwatch run --output DIR ARGS... */
 static void run(struct lwt_result *r, const char *const *args)
@@ -53,7 +42,7 @@ Test(run, exe_kind)
         cr_assert_eq(lw_run_exe_kind(st), LW_EXE_STATIC);
 }
 
-Test(run, exe_kind_script, .init = setup, .fini = teardown)
+Test(run, exe_kind_script, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     char *script = lwt_path(dir, "s.sh");
     FILE *f = fopen(script, "w");
@@ -63,7 +52,7 @@ Test(run, exe_kind_script, .init = setup, .fini = teardown)
     free(script);
 }
 
-Test(run, resolve_like_execvp, .init = setup, .fini = teardown)
+Test(run, resolve_like_execvp, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     char out[4096];
     cr_assert_eq(lw_run_resolve("sh", out, sizeof out), 0);
@@ -76,7 +65,7 @@ Test(run, resolve_like_execvp, .init = setup, .fini = teardown)
     cr_assert_eq(lw_run_resolve("", out, sizeof out), ENOENT);
 }
 
-Test(run, static_binary_refused, .init = setup, .fini = teardown)
+Test(run, static_binary_refused, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     const char *st = getenv("LW_STATIC_BIN");
     if (!st)
@@ -90,7 +79,7 @@ Test(run, static_binary_refused, .init = setup, .fini = teardown)
     lwt_result_free(&r);
 }
 
-Test(run, exit_status_propagates, .init = setup, .fini = teardown)
+Test(run, exit_status_propagates, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     struct lwt_result r;
     const char *args[] = {"--", "sh", "-c", "exit 7", NULL};
@@ -103,7 +92,7 @@ Test(run, exit_status_propagates, .init = setup, .fini = teardown)
     lwt_result_free(&r);
 }
 
-Test(run, death_by_signal_is_128_plus_n, .init = setup, .fini = teardown)
+Test(run, death_by_signal_is_128_plus_n, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     struct lwt_result r;
     const char *args[] = {"--", "sh", "-c", "kill -9 $$", NULL};
@@ -116,7 +105,7 @@ Test(run, death_by_signal_is_128_plus_n, .init = setup, .fini = teardown)
     lwt_result_free(&r);
 }
 
-Test(run, not_found_and_not_executable, .init = setup, .fini = teardown)
+Test(run, not_found_and_not_executable, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     struct lwt_result r;
     const char *args[] = {"--", "no-such-command-lw", NULL};
@@ -131,7 +120,7 @@ Test(run, not_found_and_not_executable, .init = setup, .fini = teardown)
     lwt_result_free(&r);
 }
 
-Test(run, child_environment, .init = setup, .fini = teardown)
+Test(run, child_environment, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     /* The child checks what it got; each failed check has its own status. */
     const char *script =
@@ -150,7 +139,7 @@ Test(run, child_environment, .init = setup, .fini = teardown)
     lwt_result_free(&r);
 }
 
-Test(run, existing_ld_preload_is_kept_after_ours, .init = setup, .fini = teardown)
+Test(run, existing_ld_preload_is_kept_after_ours, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     setenv("LD_PRELOAD", "", 1); /* empty: nothing to keep */
     struct lwt_result r;
@@ -167,7 +156,7 @@ Test(run, existing_ld_preload_is_kept_after_ours, .init = setup, .fini = teardow
     unsetenv("LD_PRELOAD");
 }
 
-Test(run, bad_options_refused_before_start, .init = setup, .fini = teardown)
+Test(run, bad_options_refused_before_start, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     struct lwt_result r;
     const char *args[] = {"--depth", "0", "--", "sh", "-c", "echo started", NULL};
@@ -204,7 +193,7 @@ Test(run, bad_options_refused_before_start, .init = setup, .fini = teardown)
     lwt_result_free(&r);
 }
 
-Test(run, counts_snapshots_and_says_what_next, .init = setup, .fini = teardown)
+Test(run, counts_snapshots_and_says_what_next, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     /* The "program" drops a snapshot into LEAKWATCH_OUTPUT, as the library
      * would; one snapshot was there before and is not counted. */
@@ -238,7 +227,7 @@ Test(run, counts_snapshots_and_says_what_next, .init = setup, .fini = teardown)
     free(old);
 }
 
-Test(run, default_output_dir, .init = setup, .fini = teardown)
+Test(run, default_output_dir, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     struct lwt_result r;
     const char *argv[] = {lwt_bin(), "run", "sh", "-c", "echo \"$LEAKWATCH_OUTPUT\"", NULL};
@@ -272,7 +261,7 @@ Test(run, help_lists_real_options)
     lwt_result_free(&r);
 }
 
-Test(run, sigterm_is_forwarded_sigint_ignored, .init = setup, .fini = teardown)
+Test(run, sigterm_is_forwarded_sigint_ignored, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     /* $PPID is leakwatch. TERM must reach the child (its trap exits 5);
      * INT must not kill leakwatch (the child exits 4 afterwards). */

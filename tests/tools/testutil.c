@@ -135,3 +135,16 @@ void lwt_result_free(struct lwt_result *r)
     free(r->out);
     free(r->err);
 }
+
+char *dir;
+
+void lwt_dir_setup(void)
+{
+    dir = lwt_tmpdir();
+}
+
+void lwt_dir_teardown(void)
+{
+    lwt_rmrf(dir);
+    free(dir);
+}

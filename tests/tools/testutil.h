@@ -21,6 +21,12 @@ void lwt_result_free(struct lwt_result *r);
 /* Path of the leakwatch binary under test ($LW_TEST_BIN). */
 const char *lwt_bin(void);
 
+/* A suite's scratch directory: lwt_dir_setup makes `dir`, lwt_dir_teardown
+ * removes it (criterion .init / .fini). */
+extern char *dir;
+void lwt_dir_setup(void);
+void lwt_dir_teardown(void);
+
 /* A new empty directory under /tmp (malloc'd path); lwt_rmrf removes it. */
 char *lwt_tmpdir(void);
 void lwt_rmrf(const char *dir);
