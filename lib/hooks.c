@@ -528,26 +528,22 @@ LW_EXPORT int pipe2(int fds[2], int flags)
  * destructor: take the exit snapshot here. A vfork child shares our memory
  * and still carries the parent's pid in lw_state: it must write nothing. */
 
-static void exit_snapshot(void)
+static __attribute__((noreturn)) void exit_now(void (*real_exit)(int), int status)
 {
     if (ready() && !lw_tls.guard && getpid() == lw_state.pid)
         lw_trigger_exit();
+    if (real_exit)
+        real_exit(status);
+    for (;;)
+        syscall(SYS_exit_group, status);
 }
 
 LW_EXPORT __attribute__((noreturn)) void _exit(int status)
 {
-    exit_snapshot();
-    if (real._exit)
-        real._exit(status);
-    for (;;)
-        syscall(SYS_exit_group, status);
+    exit_now(real._exit, status);
 }
 
 LW_EXPORT __attribute__((noreturn)) void _Exit(int status)
 {
-    exit_snapshot();
-    if (real._Exit)
-        real._Exit(status);
-    for (;;)
-        syscall(SYS_exit_group, status);
+    exit_now(real._Exit, status);
 }
