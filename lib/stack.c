@@ -39,11 +39,18 @@ struct desc {
     uint32_t pad;
 };
 
+/* An index slot: a stack's 128-bit hash, with the id in the low 24 bits
+ * of the second half. tag 0: empty (ids start at 1). */
+struct islot {
+    _Atomic uint64_t tag; /* hash.b with its low 24 bits replaced by the id */
+    _Atomic uint64_t a;   /* hash.a */
+};
+
 struct index {
     uint64_t cap;
     uint64_t map_len;
     struct index *older; /* kept mapped forever */
-    _Atomic uint64_t slot[]; /* hash high bits << 24 | id; 0 empty */
+    struct islot slot[];
 };
 
 static struct lw_stack_counters *counters; /* [max_ids + 1] */
@@ -61,7 +68,7 @@ static uintptr_t own_lo, own_hi;
 
 static struct index *index_new(uint64_t cap)
 {
-    size_t len = sizeof(struct index) + cap * sizeof(uint64_t);
+    size_t len = sizeof(struct index) + cap * sizeof(struct islot);
     len = (len + LW_PAGE - 1) & ~(size_t)(LW_PAGE - 1);
     struct index *ix = lw_sys_map(len, false);
     if (ix) {
@@ -129,48 +136,61 @@ LW_NOINLINE int lw_stack_capture(uintptr_t *out, int max, int skip, bool *trunca
     return k;
 }
 
-static inline uint64_t hash_frames(uint8_t kind, const uintptr_t *f, int n)
+/* Stacks are identified by a 128-bit hash of (kind, frames): the index
+ * compares hashes and never reads the frames back, so a lookup touches one
+ * cache line instead of three. 104 of the bits are compared (24 hold the
+ * id); two different stacks collide with probability about n^2 / 2^105,
+ * below 1e-17 for ten million stacks. Two lanes of multiply-fold mixing with
+ * different constants. */
+struct h128 {
+    uint64_t a, b;
+};
+
+static inline uint64_t fold_mul(uint64_t x, uint64_t k)
 {
-    uint64_t h = UINT64_C(0xcbf29ce484222325) ^ ((uint64_t)kind << 8 | (uint64_t)n);
+    __uint128_t r = (__uint128_t)x * k;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static inline struct h128 hash_frames(uint8_t kind, const uintptr_t *f, int n)
+{
+    uint64_t a = UINT64_C(0x243f6a8885a308d3) ^ ((uint64_t)kind << 16 | (uint64_t)n);
+    uint64_t b = UINT64_C(0x13198a2e03707344) ^ ((uint64_t)n << 8 | (uint64_t)kind);
     for (int i = 0; i < n; i++) {
-        h ^= f[i];
-        h *= UINT64_C(0x100000001b3);
-        h ^= h >> 29;
+        a = fold_mul(a ^ f[i], UINT64_C(0xa4093822299f31d1));
+        b = fold_mul(b ^ f[i] ^ UINT64_C(0x082efa98ec4e6c89), UINT64_C(0x452821e638d01377));
     }
-    h *= UINT64_C(0x9E3779B97F4A7C15);
-    return h ^ (h >> 32);
+    struct h128 h = {fold_mul(a, UINT64_C(0xbe5466cf34e90c6d)),
+                     fold_mul(b, UINT64_C(0xc0ac29b7c97c50dd))};
+    return h;
 }
 
-static inline bool same_stack(uint32_t id, uint8_t kind, const uintptr_t *f, int n)
-{
-    const struct desc *d = &descs[id];
-    return atomic_load_explicit(&d->kind, memory_order_acquire) == kind && d->nframes == n &&
-           memcmp(&frame_pool[d->frames_off], f, (size_t)n * sizeof *f) == 0;
-}
+#define ID_BITS UINT64_C(0xffffff)
 
-/* Find (kind, frames) in ix; 0 if absent. Lock-free. */
-static uint32_t lookup(const struct index *ix, uint64_t h, uint8_t kind, const uintptr_t *frames,
-                       int n)
+/* Find a stack's hash in ix; its id, or 0 if absent. Lock-free. */
+static uint32_t lookup(const struct index *ix, struct h128 h)
 {
-    uint64_t tag = h & ~UINT64_C(0xffffff), mask = ix->cap - 1;
-    uint64_t i = (h >> 24) & mask;
+    uint64_t want = h.b & ~ID_BITS, mask = ix->cap - 1;
+    uint64_t i = h.a & mask;
     for (uint64_t probes = 0; probes < ix->cap; probes++, i = (i + 1) & mask) {
-        uint64_t s = atomic_load_explicit(&ix->slot[i], memory_order_acquire);
-        if (!s)
+        uint64_t tag = atomic_load_explicit(&ix->slot[i].tag, memory_order_acquire);
+        if (!tag)
             return 0;
-        if ((s & ~UINT64_C(0xffffff)) == tag && same_stack((uint32_t)(s & 0xffffff), kind, frames, n))
-            return (uint32_t)(s & 0xffffff);
+        if ((tag & ~ID_BITS) == want && atomic_load_explicit(&ix->slot[i].a, memory_order_relaxed) == h.a)
+            return (uint32_t)(tag & ID_BITS);
     }
     return 0;
 }
 
-/* Put an entry into ix (insert_lock held, or ix not yet published). */
-static void place(struct index *ix, uint64_t entry)
+/* Put an entry into ix (insert_lock held, or ix not yet published): the
+ * hash half first, then the tag with release, which publishes both. */
+static void place(struct index *ix, uint64_t a, uint64_t tag)
 {
-    uint64_t mask = ix->cap - 1, i = (entry >> 24) & mask;
-    while (atomic_load_explicit(&ix->slot[i], memory_order_relaxed))
+    uint64_t mask = ix->cap - 1, i = a & mask;
+    while (atomic_load_explicit(&ix->slot[i].tag, memory_order_relaxed))
         i = (i + 1) & mask;
-    atomic_store_explicit(&ix->slot[i], entry, memory_order_release);
+    atomic_store_explicit(&ix->slot[i].a, a, memory_order_relaxed);
+    atomic_store_explicit(&ix->slot[i].tag, tag, memory_order_release);
 }
 
 /* Copy every entry into an index twice as large and publish it
@@ -182,23 +202,23 @@ static LW_COLD void index_grow(struct index *from)
         return;
     to->older = from;
     for (uint64_t i = 0; i < from->cap; i++) {
-        uint64_t e = atomic_load_explicit(&from->slot[i], memory_order_relaxed);
-        if (e)
-            place(to, e);
+        uint64_t tag = atomic_load_explicit(&from->slot[i].tag, memory_order_relaxed);
+        if (tag)
+            place(to, atomic_load_explicit(&from->slot[i].a, memory_order_relaxed), tag);
     }
     atomic_store_explicit(&cur_index, to, memory_order_release);
 }
 
 uint32_t lw_stack_intern(uint8_t kind, const uintptr_t *frames, int n, bool truncated)
 {
-    uint64_t h = hash_frames(kind, frames, n);
-    uint32_t id = lookup(atomic_load_explicit(&cur_index, memory_order_acquire), h, kind, frames, n);
+    struct h128 h = hash_frames(kind, frames, n);
+    uint32_t id = lookup(atomic_load_explicit(&cur_index, memory_order_acquire), h);
     if (LW_LIKELY(id))
         return id;
 
     lw_mutex_lock(&insert_lock);
     struct index *ix = atomic_load_explicit(&cur_index, memory_order_relaxed);
-    id = lookup(ix, h, kind, frames, n); /* added while we waited? */
+    id = lookup(ix, h); /* added while we waited? */
     if (!id) {
         uint32_t next = atomic_load_explicit(&next_id, memory_order_relaxed) + 1;
         uint64_t off = atomic_load_explicit(&frames_used, memory_order_relaxed);
@@ -216,7 +236,7 @@ uint32_t lw_stack_intern(uint8_t kind, const uintptr_t *frames, int n, bool trun
         atomic_store_explicit(&descs[next].kind, kind, memory_order_release);
         atomic_store_explicit(&frames_used, off + (uint64_t)n, memory_order_relaxed);
         atomic_store_explicit(&next_id, next, memory_order_release);
-        place(ix, (h & ~UINT64_C(0xffffff)) | next);
+        place(ix, h.a, (h.b & ~ID_BITS) | next);
         if (++index_used * 2 > ix->cap)
             index_grow(ix);
         id = next;
