@@ -18,7 +18,7 @@
 #define LW_SNAP_MAGIC "LWSNAP\r\n" /* 8 bytes, no NUL; \r\n catches text-mode mangling */
 #define LW_SNAP_MAGIC_LEN 8
 #define LW_SNAP_MAJOR 1
-#define LW_SNAP_MINOR 0
+#define LW_SNAP_MINOR 1
 #define LW_SNAP_SUFFIX ".lwsnap"
 
 struct lw_snap_header {
@@ -118,7 +118,9 @@ struct lw_rec_totals {
     uint64_t stale_blocks;      /* tracked blocks whose free we never saw (address reused) */
     uint64_t metadata_bytes;    /* leakwatch's own memory for tables and stacks */
     uint64_t live_table_slots;  /* capacity of the live-block table */
-    uint64_t reserved[4];
+    uint64_t reentrant_calls;   /* 1.1: malloc-family calls not recorded because the thread was
+                                 * inside leakwatch (a signal handler interrupted a hook) */
+    uint64_t reserved[3];
 };
 
 /* A PT_LOAD segment of a module, at its address in this process. */

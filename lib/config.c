@@ -30,11 +30,21 @@ static const struct {
     {"SYS", SIGSYS},
 };
 
-/* Signals that cannot or must not be used to request a snapshot. */
+/* Signals that cannot or must not be used to request a snapshot: those
+ * that cannot be caught, those that report faults, those whose default
+ * action the program and its users rely on (Ctrl-C, stop, job control,
+ * broken pipes, children), and the real-time signals the C library keeps
+ * for itself (below SIGRTMIN). */
 static bool sig_forbidden(int s)
 {
-    return s == SIGKILL || s == SIGSTOP || s == SIGSEGV || s == SIGBUS || s == SIGFPE ||
-           s == SIGILL || s == SIGABRT || s == SIGTRAP;
+    switch (s) {
+    case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL:
+    case SIGABRT: case SIGTRAP: case SIGSYS: case SIGINT: case SIGTERM: case SIGQUIT:
+    case SIGCHLD: case SIGCONT: case SIGTSTP: case SIGTTIN: case SIGTTOU: case SIGPIPE:
+        return true;
+    default:
+        return s > SIGSYS && s < SIGRTMIN;
+    }
 }
 
 /* Parse a decimal int in [lo, hi]; the whole string must be digits. */
@@ -85,7 +95,7 @@ int lw_config_parse_signal(const char *s)
     }
     for (size_t i = 0; i < sizeof(sig_names) / sizeof(sig_names[0]); i++)
         if (!strcmp(s, sig_names[i].name))
-            return sig_names[i].signo;
+            return sig_forbidden(sig_names[i].signo) ? -1 : sig_names[i].signo;
     return -1;
 }
 
@@ -167,26 +177,38 @@ int lw_config_load(struct lw_config *c, lw_config_get_fn get, void *get_arg, cha
         size_t len = strlen(v);
         while (len > 1 && v[len - 1] == '/')
             len--;
-        if (len >= sizeof c->output - 64) {
+        /* A relative path is taken from the directory the program started
+         * in, once: a later chdir must not move the snapshots. */
+        char cwd[PATH_MAX];
+        size_t cwd_len = 0;
+        if (v[0] != '/' && getcwd(cwd, sizeof cwd))
+            cwd_len = strlen(cwd);
+        if (cwd_len + 1 + len >= sizeof c->output - 64) {
             report(err, err_arg, "OUTPUT", NULL, "path too long; using the default");
             problems++;
         } else {
-            memcpy(c->output, v, len);
-            c->output[len] = '\0';
+            struct lw_strbuf b = LW_STRBUF_INIT(c->output, sizeof c->output);
+            if (cwd_len) {
+                lw_strbuf_puts(&b, cwd);
+                if (cwd[cwd_len - 1] != '/')
+                    lw_strbuf_puts(&b, "/");
+            }
+            lw_strbuf_putn(&b, v, len);
             c->output_default = false;
         }
     }
-    if ((v = get("LEAKWATCH_SIGNAL", get_arg))) {
+    if ((v = get("LEAKWATCH_SIGNAL", get_arg)) && *v) {
         int s = lw_config_parse_signal(v);
         if (s < 0) {
             report(err, err_arg, "SIGNAL", v,
-                   "not a usable signal (try USR2, RTMIN+7, a number, or off); using RTMIN+7");
+                   "not usable for snapshots (try USR2, RTMIN+7, a number, or off; not INT, TERM, "
+                   "QUIT, CHLD, PIPE, job control or fault signals); using RTMIN+7");
             problems++;
         } else {
             c->signo = s;
         }
     }
-    if ((v = get("LEAKWATCH_DEPTH", get_arg))) {
+    if ((v = get("LEAKWATCH_DEPTH", get_arg)) && *v) {
         if (!parse_int(v, 1, 256, &n)) {
             report(err, err_arg, "DEPTH", v, "must be a whole number from 1 to 256; using 64");
             problems++;
@@ -195,7 +217,7 @@ int lw_config_load(struct lw_config *c, lw_config_get_fn get, void *get_arg, cha
         }
     }
 #define LW_BOOL_OPT(NAME, field)                                                         \
-    if ((v = get("LEAKWATCH_" #NAME, get_arg)) && !parse_bool(v, &c->field)) {          \
+    if ((v = get("LEAKWATCH_" #NAME, get_arg)) && *v && !parse_bool(v, &c->field)) {    \
         report(err, err_arg, #NAME, v, "must be 1 or 0; using 1");                     \
         c->field = true;                                                               \
         problems++;                                                                    \

@@ -12,6 +12,7 @@
 #include "hooks.h"
 
 #include <dlfcn.h>
+#include <libunwind.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <elf.h>
@@ -134,10 +135,15 @@ static LW_COLD void ensure_init(void)
     own_text_range();
     bool ok = lw_core_init(environ);
     if (ok) {
+        /* libunwind's global register-state cache takes a mutex (and masks
+         * signals twice) on every slow-path step; a fork child inherits it
+         * locked if another thread held it. Its per-thread trace cache, the
+         * fast path, needs no lock and stays. */
+        unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
         /* libunwind maps its caches on first use: do it now, guarded. */
-        uintptr_t f[4];
+        uintptr_t f[4 + 1 + LW_STACK_SLACK];
         bool t;
-        lw_stack_capture(f, 4, 0, &t);
+        lw_stack_capture(f, (int)(sizeof f / sizeof f[0]), 4, 0, &t);
     }
     atomic_store(&lw_state.init, ok ? LW_READY : LW_DISABLED);
     lw_tls.initialising = 0;
@@ -158,10 +164,17 @@ static LW_COLD bool boot(void)
     return st == LW_READY || st == LW_DISABLED;
 }
 
+/* A malloc-family call that is not recorded: nested in the allocator, or
+ * tracking off; or reentrant (a signal handler that interrupted leakwatch
+ * on this thread), which is counted so the report can say so. */
 static inline bool pass_through(void)
 {
-    return lw_tls.guard || lw_tls.in_alloc ||
-           LW_UNLIKELY(!atomic_load_explicit(&lw_state.tracking, memory_order_relaxed));
+    if (LW_UNLIKELY(lw_tls.guard)) {
+        if (!lw_tls.initialising)
+            atomic_fetch_add_explicit(&lw_counters.reentrant_calls, 1, memory_order_relaxed);
+        return true;
+    }
+    return lw_tls.in_alloc || LW_UNLIKELY(!atomic_load_explicit(&lw_state.tracking, memory_order_relaxed));
 }
 
 /* Remove our library from LD_PRELOAD (LEAKWATCH_FOLLOW_EXEC=0), in place. */
@@ -205,9 +218,17 @@ __attribute__((constructor)) static void lw_constructor(int argc, char **argv, c
     lw_trigger_start();
 }
 
+/* exit() from a signal handler that interrupted leakwatch (guard set) could
+ * wait on a lock this thread holds; a vfork child still carries the
+ * parent's pid and shares its memory. Neither writes. */
+static bool may_write_exit_snapshot(void)
+{
+    return ready() && !lw_tls.guard && getpid() == lw_state.pid;
+}
+
 __attribute__((destructor)) static void lw_destructor(void)
 {
-    if (ready())
+    if (may_write_exit_snapshot())
         lw_trigger_exit();
 }
 
@@ -437,11 +458,9 @@ LW_EXPORT int munmap(void *a, size_t n)
 {
     if (LW_UNLIKELY(!ready()) && !boot())
         return (int)syscall(SYS_munmap, a, n);
-    /* Only a call the kernel will accept changes the ledger. */
-    if (!lw_tls.guard && n && !((uintptr_t)a & (LW_PAGE - 1)) &&
-        atomic_load_explicit(&lw_state.tracking, memory_order_relaxed))
-        lw_track_munmap(a, n);
-    return real.munmap(a, n);
+    if (lw_tls.guard || !atomic_load_explicit(&lw_state.tracking, memory_order_relaxed))
+        return real.munmap(a, n);
+    return lw_track_munmap(real.munmap, a, n);
 }
 
 LW_EXPORT void *mremap(void *old, size_t oldn, size_t newn, int flags, ...)
@@ -479,29 +498,40 @@ LW_EXPORT int madvise(void *a, size_t n, int advice)
  * moved to the top of the descriptor range, close-on-exec: exec'd children
  * never see it, and the host's numbers stay as they would be without us. */
 
-static void move_high(int fds[2])
+/* false if the pipe could not be moved: then it must not be used, since
+ * its low numbers are the ones a program reuses first. */
+static bool move_high(int fds[2])
 {
     struct rlimit rl;
-    long top = 1024;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 64)
+    long top = 1L << 20;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)top)
         top = (long)rl.rlim_cur;
-    if (top > (1L << 20))
-        top = 1L << 20;
+    long want = top - (top / 4 < 16 ? top / 4 : 16);
     for (int i = 0; i < 2; i++) {
-        int hi = fcntl(fds[i], F_DUPFD_CLOEXEC, (int)(top - 16));
-        if (hi >= 0) {
-            close(fds[i]);
-            fds[i] = hi;
-        }
+        if (fds[i] >= want)
+            continue;
+        int hi = fcntl(fds[i], F_DUPFD_CLOEXEC, (int)want);
+        if (hi < 0)
+            return false;
+        close(fds[i]);
+        fds[i] = hi;
     }
+    return true;
 }
 
 static int our_pipe(int fds[2], int flags)
 {
     int r = real.pipe2 ? real.pipe2(fds, flags | O_CLOEXEC)
                        : (int)syscall(SYS_pipe2, fds, flags | O_CLOEXEC);
-    if (r == 0)
-        move_high(fds);
+    if (r == 0 && !move_high(fds)) {
+        /* No room up there: refuse. libunwind then stops stacks at frames it
+         * cannot probe, and never touches a number the program may reuse. */
+        close(fds[0]);
+        close(fds[1]);
+        errno = EMFILE;
+        return -1;
+    }
     return r;
 }
 
@@ -523,6 +553,24 @@ LW_EXPORT int pipe2(int fds[2], int flags)
     return real.pipe2(fds, flags);
 }
 
+/* ---- sigaltstack: where a signal handler's stack is ----
+ * Recorded per thread so a capture in a handler running on a small
+ * alternate stack can see how much room is left (stack.c). */
+
+LW_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
+{
+    int r = real.sigaltstack ? real.sigaltstack(ss, old) : (int)syscall(SYS_sigaltstack, ss, old);
+    if (r == 0 && ss) {
+        if (ss->ss_flags & SS_DISABLE) {
+            lw_tls.alt_lo = lw_tls.alt_hi = 0;
+        } else {
+            lw_tls.alt_lo = (uintptr_t)ss->ss_sp;
+            lw_tls.alt_hi = (uintptr_t)ss->ss_sp + ss->ss_size;
+        }
+    }
+    return r;
+}
+
 /* ---- _exit: processes that never call exit() ----
  * Shells (dash) and most fork children end with _exit, which runs no
  * destructor: take the exit snapshot here. A vfork child shares our memory
@@ -530,7 +578,7 @@ LW_EXPORT int pipe2(int fds[2], int flags)
 
 static __attribute__((noreturn)) void exit_now(void (*real_exit)(int), int status)
 {
-    if (ready() && !lw_tls.guard && getpid() == lw_state.pid)
+    if (may_write_exit_snapshot())
         lw_trigger_exit();
     if (real_exit)
         real_exit(status);

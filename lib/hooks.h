@@ -8,6 +8,7 @@
 #define LW_HOOKS_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #define LW_HOOKED_FUNCTIONS(X)                                                                  \
@@ -32,6 +33,7 @@
     X(madvise, int, (void *a, size_t n, int advice), (a, n, advice))                           \
     X(pipe, int, (int fds[2]), (fds))                                                           \
     X(pipe2, int, (int fds[2], int flags), (fds, flags))                                       \
+    X(sigaltstack, int, (const stack_t *ss, stack_t *old), (ss, old))                          \
     X(_exit, void, (int status), (status))                                                      \
     X(_Exit, void, (int status), (status))
 

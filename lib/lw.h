@@ -24,7 +24,7 @@
 #define LW_PAGE 4096u
 #define LW_MAX_DEPTH 256
 
-/* Per-thread state: 8 bytes of initial-exec TLS. `guard` is set while the
+/* Per-thread state: 40 bytes of initial-exec TLS. `guard` is set while the
  * thread runs leakwatch code (unwinder, writer, our own bookkeeping): hooks
  * reached then pass straight through. `in_alloc` is set while the thread is
  * inside the real allocator: mappings made then belong to the allocator, and
@@ -33,7 +33,10 @@ struct lw_tls {
     uint8_t guard;
     uint8_t in_alloc;
     uint8_t initialising; /* this thread runs lw_state_init */
-    uint8_t pad[5];
+    uint8_t capture_home; /* 1 + this thread's capture-gate shard; 0 not chosen yet */
+    uint8_t pad[4];
+    uintptr_t stack_lo, stack_hi; /* this thread's stack; lo 1: unknown */
+    uintptr_t alt_lo, alt_hi;     /* its alternate signal stack (sigaltstack hook) */
 };
 extern LW_TLS struct lw_tls lw_tls;
 

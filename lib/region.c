@@ -219,6 +219,11 @@ void lw_region_unmap(uintptr_t addr, uint64_t len)
     lw_mutex_unlock(&lock);
 }
 
+void lw_region_unmap_locked(uintptr_t addr, uint64_t len)
+{
+    remove_range(addr, addr + len);
+}
+
 static void set_state(uint64_t a, uint64_t b, uint8_t state)
 {
     if (a >= b || !n_iv)

@@ -39,8 +39,9 @@ void lw_region_unlock(void);
 void lw_region_map(uintptr_t addr, uint64_t len, uint32_t stack, uint8_t kind, uint32_t prot,
                    uint16_t flags);
 
-/* Forget [addr, addr+len); call before the real munmap. Takes the lock. */
+/* Forget [addr, addr+len). Takes the lock / caller holds it. */
 void lw_region_unmap(uintptr_t addr, uint64_t len);
+void lw_region_unmap_locked(uintptr_t addr, uint64_t len);
 
 /* Mark [addr, addr+len) (page-rounded by the caller) with state, where
  * tracked. Takes the lock. */

@@ -13,6 +13,8 @@
 #include "snapshot.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -356,6 +358,7 @@ static const char *errno_text(int e)
     case EIO: return "input/output error";
     case EMFILE: return "too many open files";
     case EEXIST: return "file exists";
+    case EFBIG: return "file size limit reached (RLIMIT_FSIZE)";
     default: return "write failed";
     }
 }
@@ -379,6 +382,14 @@ int lw_snapshot_write(uint32_t trigger, char *path_out, size_t path_len)
     int saved_errno = errno;
     if (!out_buf)
         return -1;
+    /* Past RLIMIT_FSIZE a write raises SIGXFSZ, whose default kills the
+     * program: blocked here, the write fails with EFBIG instead. */
+    sigset_t xfsz, old_mask, pending;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &xfsz, &old_mask);
+    sigpending(&pending);
+    bool xfsz_was_pending = sigismember(&pending, SIGXFSZ);
     lw_mutex_lock(&wlock);
     char tmp[PATH_MAX], final[PATH_MAX];
     struct lw_strbuf tb = LW_STRBUF_INIT(tmp, sizeof tmp);
@@ -416,6 +427,7 @@ int lw_snapshot_write(uint32_t trigger, char *path_out, size_t path_len)
     t.dropped_blocks = atomic_load(&lw_counters.dropped_blocks);
     t.dropped_bytes = atomic_load(&lw_counters.dropped_bytes);
     t.stale_blocks = atomic_load(&lw_counters.stale_blocks);
+    t.reentrant_calls = atomic_load(&lw_counters.reentrant_calls);
     t.dropped_stacks = lw_stack_dropped();
     t.dropped_regions = lw_region_dropped();
     t.unwind_failures = lw_stack_unwind_failures();
@@ -431,8 +443,8 @@ int lw_snapshot_write(uint32_t trigger, char *path_out, size_t path_len)
     lw_out_end(&o);
     out_flush(&o);
 
-    int close_rc = lw_io.close(fd);
     open_fd = -1;
+    int close_rc = lw_io.close(fd);
     if (!o.err && close_rc != 0) {
         o.err = true;
         o.err_no = errno;
@@ -469,6 +481,13 @@ int lw_snapshot_write(uint32_t trigger, char *path_out, size_t path_len)
     atomic_fetch_add(&lw_state.epoch, 1);
 out:
     lw_mutex_unlock(&wlock);
+    /* Our write's SIGXFSZ is pending now: take it, or unblocking kills. */
+    sigpending(&pending);
+    if (!xfsz_was_pending && sigismember(&pending, SIGXFSZ)) {
+        struct timespec zero = {0, 0};
+        sigtimedwait(&xfsz, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     errno = saved_errno;
     return rc;
 }

@@ -20,16 +20,20 @@
 #include "stack.h"
 
 #include <libunwind.h>
+#include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 #include "../include/lw_format.h"
 #include "log.h"
 #include "lw.h"
+#include "state.h"
 #include "sys.h"
 
 #define FRAME_POOL_MAX (UINT64_C(1) << 26) /* frames: 512 MiB of address space */
 #define INDEX_INITIAL 4096u
-#define OWN_MARGIN 16
+#define OWN_MARGIN 16 /* <= LW_STACK_SLACK - 8 */
+_Static_assert(OWN_MARGIN + 8 <= LW_STACK_SLACK, "capture slack");
 
 struct desc {
     uint64_t frames_off;
@@ -116,20 +120,143 @@ void lw_stack_set_own_range(uintptr_t lo, uintptr_t hi)
     own_hi = hi;
 }
 
-LW_NOINLINE int lw_stack_capture(uintptr_t *out, int max, int skip, bool *truncated)
+/* ---- the capture gate ----
+ * libunwind takes mutexes of its own on its slow path; a fork child would
+ * inherit one locked if another thread were unwinding. A fork therefore
+ * waits until no thread is inside unw_backtrace. Threads count themselves
+ * in one of CAPTURE_SHARDS counters (their own cache line, so the hot path
+ * has no shared write); fork sets FORKING in all of them and waits for the
+ * counts to drain. A capture that starts during a fork waits for it to end
+ * (at most 100 ms), uncounted; inside the allocator it does not wait (the
+ * thread may hold the allocator's locks, which the allocator's own fork
+ * handlers take) and records an empty stack. The same argument as the table gate:
+ * every change is a read-modify-write of one counter, totally ordered. */
+#define CAPTURE_SHARDS 16
+#define FORKING 0x80000000u
+static struct {
+    _Atomic uint32_t n;
+    char pad[60];
+} capture_gate[CAPTURE_SHARDS] __attribute__((aligned(64)));
+static _Atomic uint32_t capture_homes;
+
+/* Leave: decrement, but never below zero. A fork child zeroes the counts;
+ * a thread it interrupted mid-capture (fork in a signal handler) leaves
+ * later and must not wrap the count into FORKING. */
+static inline void gate_down(_Atomic uint32_t *g)
 {
-    void *buf[LW_MAX_DEPTH + OWN_MARGIN + 8];
-    skip += 1; /* buf[0] is the return into this function */
+    uint32_t c = atomic_load_explicit(g, memory_order_relaxed);
+    while ((c & ~FORKING) &&
+           !atomic_compare_exchange_weak_explicit(g, &c, c - 1, memory_order_release,
+                                                  memory_order_relaxed))
+        ;
+}
+
+/* Wait out a fork (bounded). Inside the allocator we never wait: the
+ * thread may hold the allocator's locks, which its own fork handlers take. */
+static LW_COLD bool wait_fork(_Atomic uint32_t *g)
+{
+    if (lw_tls.in_alloc)
+        return false;
+    uint64_t deadline = lw_sys_monotonic_ns() + 100000000u;
+    while ((atomic_load_explicit(g, memory_order_acquire) & FORKING) &&
+           lw_sys_monotonic_ns() < deadline)
+        sched_yield();
+    return !(atomic_load_explicit(g, memory_order_acquire) & FORKING);
+}
+
+static inline bool capture_enter(void)
+{
+    if (LW_UNLIKELY(!lw_tls.capture_home))
+        lw_tls.capture_home = (uint8_t)(atomic_fetch_add(&capture_homes, 1) % CAPTURE_SHARDS + 1);
+    _Atomic uint32_t *g = &capture_gate[lw_tls.capture_home - 1].n;
+    while (LW_UNLIKELY(atomic_fetch_add_explicit(g, 1, memory_order_acquire) & FORKING)) {
+        gate_down(g); /* not counted while we wait: the fork waits for counts */
+        if (!wait_fork(g))
+            return false;
+    }
+    return true;
+}
+
+static inline void capture_leave(void)
+{
+    gate_down(&capture_gate[lw_tls.capture_home - 1].n);
+}
+
+void lw_stack_fork_prepare(void)
+{
+    for (int i = 0; i < CAPTURE_SHARDS; i++)
+        atomic_fetch_or(&capture_gate[i].n, FORKING);
+    /* Forking from inside our own code (a signal handler that interrupted
+     * a hook) this thread may be counted itself: do not wait. Otherwise a
+     * capture never blocks on us, so the wait ends; the bound is for a
+     * thread stopped (SIGSTOP, a debugger) in the middle of one. */
+    if (lw_tls.guard)
+        return;
+    uint64_t deadline = lw_sys_monotonic_ns() + 2000000000u;
+    for (int i = 0; i < CAPTURE_SHARDS; i++)
+        while ((atomic_load(&capture_gate[i].n) & ~FORKING) && lw_sys_monotonic_ns() < deadline)
+            sched_yield();
+}
+
+void lw_stack_fork_parent(void)
+{
+    for (int i = 0; i < CAPTURE_SHARDS; i++)
+        atomic_fetch_and(&capture_gate[i].n, ~FORKING);
+}
+
+/* Learn this thread's stack bounds, once (pthread_getattr_np may allocate:
+ * the guard is set, so it goes straight to the allocator). */
+static LW_COLD void learn_stack(void)
+{
+    pthread_attr_t a;
+    void *addr = NULL;
+    size_t size = 0;
+    lw_tls.stack_lo = 1; /* unknown, unless we learn better */
+    if (pthread_getattr_np(pthread_self(), &a) == 0) {
+        if (pthread_attr_getstack(&a, &addr, &size) == 0 && addr && size) {
+            lw_tls.stack_lo = (uintptr_t)addr;
+            lw_tls.stack_hi = (uintptr_t)addr + size;
+        }
+        pthread_attr_destroy(&a);
+    }
+}
+
+/* Unwinding takes ~6 KiB of stack (libunwind's context, cursor, DWARF
+ * state, and our buffer). A thread with a tiny stack, or a signal handler
+ * on a small alternate stack, would overflow it: there we record no stack. */
+static inline bool enough_stack(void)
+{
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (LW_UNLIKELY(!lw_tls.stack_lo) &&
+        atomic_load_explicit(&lw_state.init, memory_order_relaxed) == LW_READY)
+        learn_stack();
+    if (sp > lw_tls.stack_lo && sp <= lw_tls.stack_hi)
+        return sp - lw_tls.stack_lo >= LW_STACK_HEADROOM;
+    if (sp > lw_tls.alt_lo && sp <= lw_tls.alt_hi)
+        return sp - lw_tls.alt_lo >= LW_STACK_HEADROOM;
+    return true; /* another stack (a coroutine's): assume it is large enough */
+}
+
+LW_NOINLINE int lw_stack_capture(uintptr_t *out, int cap, int max, int skip, bool *truncated)
+{
+    void **buf = (void **)out; /* unwound in place, then shifted */
+    skip += 1;                 /* buf[0] is the return into this function */
     int want = max + skip + OWN_MARGIN;
-    if (want > (int)(sizeof buf / sizeof buf[0]))
-        want = (int)(sizeof buf / sizeof buf[0]);
+    if (want > cap)
+        want = cap;
+    *truncated = false;
+    if (LW_UNLIKELY(!enough_stack() || !capture_enter())) {
+        atomic_fetch_add_explicit(&unwind_failures, 1, memory_order_relaxed);
+        return 0;
+    }
     int n = unw_backtrace(buf, want);
+    capture_leave();
     int i = skip;
     while (i < n && (uintptr_t)buf[i] >= own_lo && (uintptr_t)buf[i] < own_hi)
         i++;
     int k = 0;
     for (; i < n && k < max; i++)
-        out[k++] = (uintptr_t)buf[i];
+        out[k++] = (uintptr_t)buf[i]; /* k <= i: moving down in place is safe */
     *truncated = i < n || (n == want && k == max);
     if (LW_UNLIKELY(k == 0))
         atomic_fetch_add_explicit(&unwind_failures, 1, memory_order_relaxed);
@@ -247,9 +374,10 @@ uint32_t lw_stack_intern(uint8_t kind, const uintptr_t *frames, int n, bool trun
 
 LW_NOINLINE uint32_t lw_stack_here(uint8_t kind, int max, int skip)
 {
-    uintptr_t frames[LW_MAX_DEPTH];
+    uintptr_t frames[max + skip + 1 + LW_STACK_SLACK]; /* sized by the depth option */
     bool truncated = false;
-    int n = lw_stack_capture(frames, max, skip + 1, &truncated);
+    int n = lw_stack_capture(frames, (int)(sizeof frames / sizeof frames[0]), max, skip + 1,
+                             &truncated);
     return lw_stack_intern(kind, frames, n, truncated);
 }
 
@@ -293,6 +421,10 @@ void lw_stack_fork_child(void)
 {
     /* A thread that held the lock is gone; what it published is whole. */
     lw_mutex_reset(&insert_lock);
+    /* Only this thread exists. If it was mid-capture (fork in a signal
+     * handler) its later leave finds 0 and stays there. */
+    for (int i = 0; i < CAPTURE_SHARDS; i++)
+        atomic_store(&capture_gate[i].n, 0);
 }
 
 uint64_t lw_stack_memory_bytes(void)

@@ -29,11 +29,16 @@ bool lw_stack_init(void);
  * every captured stack. Unset (tests): only `skip` frames are cut. */
 void lw_stack_set_own_range(uintptr_t lo, uintptr_t hi);
 
-/* Capture the caller's stack: at most max frames after removing the first
- * `skip` and leakwatch's own leading frames. Frame 0 is then the return
- * address into the function that called the interposed function.
- * *truncated is set when frames beyond max were cut. Returns the count. */
-int lw_stack_capture(uintptr_t *out, int max, int skip, bool *truncated);
+/* Capture the caller's stack into out[cap] (room for max + skip +
+ * LW_STACK_SLACK entries keeps every frame): at most max are kept, after removing the
+ * first `skip` and leakwatch's own leading frames. Frame 0 is then the
+ * return address into the function that called the interposed function.
+ * *truncated is set when frames beyond max were cut. Returns the count;
+ * 0 (counted as an unwind failure) when the thread has less than
+ * LW_STACK_HEADROOM bytes of stack left, or unwinding failed. */
+#define LW_STACK_SLACK 24
+#define LW_STACK_HEADROOM (12 * 1024)
+int lw_stack_capture(uintptr_t *out, int cap, int max, int skip, bool *truncated);
 
 /* Find or add the stack; returns its id (>= 1), or 0 if the table is full
  * (counted in lw_stack_dropped()). Lock-free for a stack seen before; adding
@@ -75,7 +80,10 @@ struct lw_stack_info {
 bool lw_stack_info(uint32_t id, struct lw_stack_info *out);
 
 uint64_t lw_stack_dropped(void);
-/* In a fork child: release the insert lock a vanished thread may hold. */
+/* fork: prepare waits until no other thread is unwinding (libunwind's own
+ * locks must not be inherited held); parent and child release. */
+void lw_stack_fork_prepare(void);
+void lw_stack_fork_parent(void);
 void lw_stack_fork_child(void);
 /* Bytes of leakwatch memory in use by the stack table (touched, not reserved). */
 uint64_t lw_stack_memory_bytes(void);

@@ -15,6 +15,7 @@ struct lw_counters {
     _Atomic uint64_t dropped_blocks; /* not tracked: table full or value out of range */
     _Atomic uint64_t dropped_bytes;
     _Atomic uint64_t stale_blocks;   /* tracked blocks whose free we never saw */
+    _Atomic uint64_t reentrant_calls; /* malloc-family calls made while this thread was in leakwatch */
 };
 extern struct lw_counters lw_counters;
 

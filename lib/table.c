@@ -11,7 +11,7 @@
  * 1. Gate. Each shard has a 32-bit gate: low 31 bits count operations in
  *    flight, bit 31 (EXCL) marks a rehash or a foreach. An operation enters
  *    with fetch_add(1, acquire); if EXCL was set it leaves again and waits.
- *    It leaves with fetch_sub(1, release). The excluder sets EXCL with
+ *    It leaves with a release CAS decrement (never below 0). The excluder sets EXCL with
  *    fetch_or (acq_rel) and waits, with acquire loads, until the count is 0.
  *    All these are read-modify-writes of one variable, so they are totally
  *    ordered: an operation that entered before EXCL was set is counted and
@@ -129,9 +129,16 @@ static inline struct slots *gate_enter(struct shard *sh)
     }
 }
 
+/* Leave: decrement, never below zero. A fork child zeroes every gate; a
+ * thread it interrupted mid-operation (fork in a signal handler) leaves
+ * later and must not wrap the count into EXCL. */
 static inline void gate_leave(struct shard *sh)
 {
-    atomic_fetch_sub_explicit(&sh->gate, 1, memory_order_release);
+    uint32_t g = atomic_load_explicit(&sh->gate, memory_order_relaxed);
+    while ((g & ~EXCL) &&
+           !atomic_compare_exchange_weak_explicit(&sh->gate, &g, g - 1, memory_order_release,
+                                                  memory_order_relaxed))
+        ;
 }
 
 /* Take the shard exclusively. false if another excluder holds it. */
@@ -391,7 +398,9 @@ void lw_table_stats(struct lw_table_stats *st)
 void lw_table_fork_child(void)
 {
     /* Threads counted in a gate, or rehashing, do not exist here. A rehash
-     * only publishes a complete array, so the published one is whole. */
+     * only publishes a complete array, so the published one is whole. If
+     * this thread was mid-operation (fork in a signal handler), its leave
+     * finds 0 and stays there. */
     for (int s = 0; s < NSHARDS; s++)
         atomic_store_explicit(&shards[s].gate, 0, memory_order_relaxed);
 }

@@ -14,6 +14,7 @@
 #include "region.h"
 #include "stack.h"
 #include "state.h"
+#include "trigger.h"
 
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
@@ -42,6 +43,8 @@ void lw_track_alloc(void *p, size_t n, int skip)
         atomic_fetch_add_explicit(&lw_counters.dropped_blocks, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&lw_counters.dropped_bytes, n, memory_order_relaxed);
     }
+    if (LW_UNLIKELY(atomic_load_explicit(&lw_trigger_pending, memory_order_relaxed)) && !g)
+        lw_trigger_serve();
     lw_tls.guard = g;
     errno = saved;
 }
@@ -54,6 +57,8 @@ void lw_track_free(void *p)
     lw_tls.guard = 1;
     if (lw_table_remove((uintptr_t)p, &b))
         lw_stack_account_free(b.stack, b.size, 1);
+    if (LW_UNLIKELY(atomic_load_explicit(&lw_trigger_pending, memory_order_relaxed)) && !g)
+        lw_trigger_serve();
     lw_tls.guard = g;
     errno = saved;
 }
@@ -109,14 +114,19 @@ void lw_track_mmap(void *p, size_t len, int prot, int flags, int fd, bool by_all
     errno = saved;
 }
 
-void lw_track_munmap(void *p, size_t len)
+int lw_track_munmap(int (*real)(void *, size_t), void *p, size_t len)
 {
-    int saved = errno;
     uint8_t g = lw_tls.guard;
     lw_tls.guard = 1;
-    lw_region_unmap((uintptr_t)p & ~(uintptr_t)(LW_PAGE - 1), PAGE_UP(len));
+    lw_region_lock();
+    int r = real(p, len);
+    int saved = errno;
+    if (r == 0)
+        lw_region_unmap_locked((uintptr_t)p, PAGE_UP(len));
+    lw_region_unlock();
     lw_tls.guard = g;
     errno = saved;
+    return r;
 }
 
 void lw_track_madvise(void *p, size_t len, int advice)

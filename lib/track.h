@@ -29,8 +29,10 @@ void lw_track_count_free(const struct lw_block *b);
 
 /* A new mapping. by_allocator: made inside a malloc-family call. */
 void lw_track_mmap(void *p, size_t len, int prot, int flags, int fd, bool by_allocator, int skip);
-/* Before the real munmap. */
-void lw_track_munmap(void *p, size_t len);
+/* The whole of a munmap call: the real call with the ledger locked, the
+ * range forgotten only if the kernel accepted it (no other mapping can be
+ * recorded there in between). Returns the real result, errno intact. */
+int lw_track_munmap(int (*real)(void *, size_t), void *p, size_t len);
 /* The whole of an mremap call: stack, then the real call with the ledger
  * locked (so no other mapping can take the old range before we record),
  * then the move. Returns what the real mremap returned, errno intact. */

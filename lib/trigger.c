@@ -17,6 +17,7 @@
 #include "lw.h"
 #include "region.h"
 #include "snapshot.h"
+#include "stack.h"
 #include "state.h"
 #include "sys.h"
 
@@ -24,8 +25,10 @@
 
 static _Atomic uint32_t req;
 static _Atomic uint32_t writer_busy; /* the writer thread is serving a request */
-static struct sigaction old_action;
+_Atomic uint32_t lw_trigger_pending; /* a request and no writer thread yet */
 static _Atomic bool thread_running;
+static _Atomic bool thread_starting;
+static struct sigaction old_action;
 static _Atomic bool exit_written;
 static __thread bool fork_took_region; /* initial-exec via -ftls-model */
 
@@ -33,7 +36,10 @@ static void on_signal(int sig, siginfo_t *info, void *uc)
 {
     int saved = errno;
     atomic_fetch_or(&req, REQ_SIGNAL);
-    lw_sys_futex_wake(&req, 1);
+    if (atomic_load(&thread_running))
+        lw_sys_futex_wake(&req, 1);
+    else
+        atomic_store(&lw_trigger_pending, 1); /* the next hook call starts the writer */
     errno = saved;
     /* Chain to whoever had the signal before us. */
     if (old_action.sa_flags & SA_SIGINFO) {
@@ -102,10 +108,12 @@ static void fork_prepare(void)
     fork_took_region = !lw_tls.guard;
     if (fork_took_region)
         lw_region_fork_prepare();
+    lw_stack_fork_prepare();
 }
 
 static void fork_parent(void)
 {
+    lw_stack_fork_parent();
     if (fork_took_region)
         lw_region_fork_parent();
 }
@@ -117,10 +125,10 @@ static void fork_child(void)
     lw_core_fork_child();
     atomic_store(&req, 0);
     atomic_store(&writer_busy, 0);
+    atomic_store(&lw_trigger_pending, 0);
     atomic_store(&thread_running, false);
+    atomic_store(&thread_starting, false);
     atomic_store(&exit_written, false);
-    if (atomic_load(&lw_state.tracking))
-        start_thread();
     lw_tls.guard = g;
 }
 
@@ -137,8 +145,6 @@ void lw_trigger_start(void)
         if (sigaction(lw_state.cfg.signo, &sa, &old_action) != 0) {
             lw_log_warn(LW_WARN_SIGNAL, "cannot install the dump signal handler; snapshots on "
                                         "signal are off");
-        } else {
-            start_thread();
         }
     }
     pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -162,6 +168,15 @@ void lw_trigger_exit(void)
         lw_sys_futex_wait(&writer_busy, 1, 10000000u);
     lw_snapshot_write(LW_TRIGGER_EXIT, NULL, 0);
     lw_tls.guard = g;
+}
+
+void lw_trigger_serve(void)
+{
+    if (!atomic_exchange(&lw_trigger_pending, 0))
+        return;
+    if (!atomic_exchange(&thread_starting, true))
+        start_thread(); /* one thread per process; it takes req at once */
+    lw_sys_futex_wake(&req, 1);
 }
 
 void lw_trigger_request(void)

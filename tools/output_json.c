@@ -104,6 +104,7 @@ static int json_write(FILE *f, const struct lw_report *r)
     lw_json_u64(&j, "regions", t->dropped_regions);
     lw_json_u64(&j, "unwind_failures", t->unwind_failures);
     lw_json_u64(&j, "stale_blocks", t->stale_blocks);
+    lw_json_u64(&j, "reentrant_calls", t->reentrant_calls);
     lw_json_object_end(&j);
 
     lw_json_array_begin(&j, "modules", false);

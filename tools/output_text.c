@@ -113,7 +113,7 @@ static void totals(FILE *f, const struct lw_report *r)
         mappings(f, "Mappings made by the allocator (mmap inside malloc)", a);
 
     if (t->dropped_blocks || t->dropped_bytes || t->dropped_stacks || t->dropped_regions ||
-        t->unwind_failures || t->stale_blocks) {
+        t->unwind_failures || t->stale_blocks || t->reentrant_calls) {
         fputs("\nNot tracked (figures above are lower bounds)\n", f);
         if (t->dropped_blocks || t->dropped_bytes) {
             size_line(f, "blocks not tracked", t->dropped_bytes);
@@ -132,6 +132,9 @@ static void totals(FILE *f, const struct lw_report *r)
         if (t->stale_blocks)
             fprintf(f, "  %-26s %10" PRIu64 " (their free was not seen)\n", "stale blocks",
                     t->stale_blocks);
+        if (t->reentrant_calls)
+            fprintf(f, "  %-26s %10" PRIu64 " (made inside leakwatch, e.g. by a signal handler)\n",
+                    "calls not recorded", t->reentrant_calls);
     }
     if (t->metadata_bytes) {
         fputc('\n', f);
@@ -167,7 +170,8 @@ static void stack(FILE *f, const struct lw_report *r, size_t rank, const struct 
             human(st->alloc_bytes, h2, sizeof h2), st->alloc_objects,
             plural(st->alloc_objects, "call", "calls"));
     if (st->nframes == 0)
-        fputs("      (no frames: the call stack could not be unwound)\n", f);
+        fputs("      (no frames: the stack could not be unwound, or the allocator mapped\n"
+              "       memory while the process forked; see \"unwind failures\" below)\n", f);
     for (uint16_t i = 0; i < st->nframes; i++) {
         if (!r->sym) {
             fprintf(f, "      0x%" PRIx64 "\n", st->frames[i]);

@@ -181,7 +181,12 @@ class Case(unittest.TestCase):
         for s in rep["stacks"]:
             self.assertLessEqual(s["inuse_objects"], s["alloc_objects"], where)
             self.assertLessEqual(s["inuse_bytes"], s["alloc_bytes"], where)
-            self.assertTrue(s["frames"], f"{where}: stack {s['id']} has no frames")
+            # A stack is empty only when unwinding was skipped or failed
+            # (an allocation made while the process forked), and then the
+            # snapshot counts it.
+            if not s["frames"]:
+                self.assertGreater(rep["dropped"]["unwind_failures"], 0,
+                                   f"{where}: stack {s['id']} has no frames, none counted")
         live = [s["inuse_bytes"] for s in rep["stacks"]]
         self.assertEqual(live, sorted(live, reverse=True), f"{where}: stacks not sorted by inuse_bytes")
         # Mapped totals are sums over the stacks of their kind: "mappings"

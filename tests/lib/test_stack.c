@@ -17,14 +17,14 @@ TestSuite(stack, .init = init);
 static __attribute__((noinline)) int capture_here(uintptr_t *out, int max, uintptr_t *ra, bool *trunc)
 {
     *ra = (uintptr_t)__builtin_return_address(0);
-    int n = lw_stack_capture(out, max, 0, trunc);
+    int n = lw_stack_capture(out, max + 1 + LW_STACK_SLACK, max, 0, trunc);
     __asm__ volatile("" ::: "memory"); /* no tail call */
     return n;
 }
 
 Test(stack, frame0_is_the_caller)
 {
-    uintptr_t f[64], ra;
+    uintptr_t f[64 + 1 + LW_STACK_SLACK], ra;
     bool trunc;
     int n = capture_here(f, 64, &ra, &trunc);
     cr_assert_geq(n, 3);
@@ -49,7 +49,7 @@ static __attribute__((noinline)) int recurse(int d, uintptr_t *out, int max, boo
 
 Test(stack, depth_limit_is_honoured)
 {
-    uintptr_t f[256];
+    uintptr_t f[256 + LW_STACK_SLACK];
     bool trunc;
     int n = recurse(50, f, 10, &trunc);
     cr_assert_eq(n, 10);

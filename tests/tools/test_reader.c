@@ -44,7 +44,7 @@ Test(reader, round_trip_field_by_field)
     struct lw_snapshot *s = parse(&b);
     cr_assert_not_null(s, "%s", err);
     cr_assert_eq(s->major, 1);
-    cr_assert_eq(s->minor, 0);
+    cr_assert_eq(s->minor, LW_SNAP_MINOR);
     cr_assert_eq(s->proc.pid, 4242);
     cr_assert_eq(s->proc.ppid, 4200);
     cr_assert_eq(s->proc.time_ns, FX_TIME_NS);
@@ -179,7 +179,7 @@ Test(reader, newer_major_refused_with_message)
     major = 0;
     memcpy(b.data + 8, &major, 2);
     cr_assert_null(parse(&b));
-    cr_assert(strstr(err, "format 0.0 is not supported"), "%s", err);
+    cr_assert(strstr(err, "format 0.") && strstr(err, "is not supported"), "%s", err);
     fx_free(&b);
 }
 
@@ -210,13 +210,13 @@ Test(reader, unknown_tag_is_skipped)
 
 Test(reader, newer_minor_may_extend_records)
 {
-    /* Minor 1 appends 8 bytes to TOTALS: accepted, extra bytes ignored.
-     * The same file claiming minor 0 is corrupt. */
+    /* A newer minor appends 8 bytes to TOTALS: accepted, extra bytes
+     * ignored. The same file claiming the current minor is corrupt. */
     uint8_t payload[sizeof(struct lw_rec_totals) + 8];
     memset(payload, 0, sizeof payload);
     struct lw_rec_totals t = {.heap_inuse_bytes = 5};
     memcpy(payload, &t, sizeof t);
-    for (uint16_t minor = 0; minor < 2; minor++) {
+    for (uint16_t minor = LW_SNAP_MINOR; minor <= LW_SNAP_MINOR + 1; minor++) {
         struct fx_buf b;
         struct lw_rec_process p = {.pid = 1};
         fx_init(&b, 1, minor);
@@ -224,7 +224,7 @@ Test(reader, newer_minor_may_extend_records)
         fx_record(&b, LW_REC_TOTALS, payload, sizeof payload);
         fx_end(&b);
         struct lw_snapshot *s = parse(&b);
-        if (minor == 0) {
+        if (minor == LW_SNAP_MINOR) {
             cr_assert_null(s);
             cr_assert_str_eq(err, "t.lwsnap: corrupt TOTALS record at offset 128: payload is "
                                   "280 bytes, expected 272");
@@ -409,7 +409,7 @@ Test(reader, header_size_checked)
     fx_standard(&b);
     hs = 1u << 30;
     memcpy(b.data + 12, &hs, 4);
-    uint16_t minor = 1;
+    uint16_t minor = LW_SNAP_MINOR + 1; /* a newer minor may have a bigger header */
     memcpy(b.data + 10, &minor, 2);
     expect_refused(&b, "truncated: the file ends inside the header");
 }

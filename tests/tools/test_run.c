@@ -169,7 +169,7 @@ Test(run, bad_options_refused_before_start, .init = lwt_dir_setup, .fini = lwt_d
     const char *sig[] = {"--signal", "KILL", "--", "true", NULL};
     run(&r, sig);
     cr_assert_eq(r.status, 2);
-    cr_assert(strstr(r.err, "leakwatch: --signal KILL: not a usable signal"), "%s", r.err);
+    cr_assert(strstr(r.err, "leakwatch: --signal KILL: not usable for snapshots"), "%s", r.err);
     lwt_result_free(&r);
 
     setenv("LEAKWATCH_DEPHT", "3", 1); /* a typo in the environment */
