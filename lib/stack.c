@@ -227,7 +227,9 @@ static LW_COLD void learn_stack(void)
 static inline bool enough_stack(void)
 {
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-    if (LW_UNLIKELY(!lw_tls.stack_lo) &&
+    /* pthread_getattr_np allocates: never from inside the allocator (a
+     * mapping it makes while holding its own locks), nor during start-up. */
+    if (LW_UNLIKELY(!lw_tls.stack_lo) && !lw_tls.in_alloc &&
         atomic_load_explicit(&lw_state.init, memory_order_relaxed) == LW_READY)
         learn_stack();
     if (sp > lw_tls.stack_lo && sp <= lw_tls.stack_hi)
