@@ -126,7 +126,7 @@ static LW_COLD void ensure_init(void)
         return;
     uint8_t g = lw_tls.guard;
     lw_tls.guard = 1;
-    lw_tls.initialising = 1;
+    lw_tls.internal = 1;
     resolve();
     if (!real.malloc || !real.free || !real.calloc || !real.realloc || !real.mmap || !real.munmap ||
         !real.madvise)
@@ -146,7 +146,7 @@ static LW_COLD void ensure_init(void)
         lw_stack_capture(f, (int)(sizeof f / sizeof f[0]), 4, 0, &t);
     }
     atomic_store(&lw_state.init, ok ? LW_READY : LW_DISABLED);
-    lw_tls.initialising = 0;
+    lw_tls.internal = 0;
     lw_tls.guard = g;
 }
 
@@ -170,7 +170,7 @@ static LW_COLD bool boot(void)
 static inline bool pass_through(void)
 {
     if (LW_UNLIKELY(lw_tls.guard)) {
-        if (!lw_tls.initialising)
+        if (!lw_tls.internal)
             atomic_fetch_add_explicit(&lw_counters.reentrant_calls, 1, memory_order_relaxed);
         return true;
     }

@@ -32,7 +32,8 @@
 struct lw_tls {
     uint8_t guard;
     uint8_t in_alloc;
-    uint8_t initialising; /* this thread runs lw_state_init */
+    uint8_t internal;     /* leakwatch itself is calling something that allocates
+                           * (dlsym, pthread_create, pthread_atfork...): not reentrancy */
     uint8_t capture_home; /* 1 + this thread's capture-gate shard; 0 not chosen yet */
     uint8_t pad[4];
     uintptr_t stack_lo, stack_hi; /* this thread's stack; lo 1: unknown */

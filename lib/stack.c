@@ -212,6 +212,8 @@ static LW_COLD void learn_stack(void)
     void *addr = NULL;
     size_t size = 0;
     lw_tls.stack_lo = 1; /* unknown, unless we learn better */
+    uint8_t was = lw_tls.internal;
+    lw_tls.internal = 1; /* its allocations and frees are ours */
     if (pthread_getattr_np(pthread_self(), &a) == 0) {
         if (pthread_attr_getstack(&a, &addr, &size) == 0 && addr && size) {
             lw_tls.stack_lo = (uintptr_t)addr;
@@ -219,6 +221,7 @@ static LW_COLD void learn_stack(void)
         }
         pthread_attr_destroy(&a);
     }
+    lw_tls.internal = was;
 }
 
 /* Unwinding takes ~6 KiB of stack (libunwind's context, cursor, DWARF

@@ -56,6 +56,7 @@ static void *writer_main(void *arg)
 {
     (void)arg;
     lw_tls.guard = 1;
+    lw_tls.internal = 1;
     /* Block everything but the dump signal: the kernel then delivers it
      * here even when the program blocks it in all of its own threads. */
     sigset_t set;
@@ -86,11 +87,14 @@ static void start_thread(void)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread starts with all blocked */
+    uint8_t was = lw_tls.internal;
+    lw_tls.internal = 1;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
     int rc = pthread_create(&t, &attr, writer_main, NULL);
     pthread_attr_destroy(&attr);
+    lw_tls.internal = was;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         lw_log_warn(LW_WARN_THREAD, "cannot start the snapshot writer thread; snapshots on "
@@ -147,7 +151,10 @@ void lw_trigger_start(void)
                                         "signal are off");
         }
     }
+    uint8_t was = lw_tls.internal;
+    lw_tls.internal = 1;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    lw_tls.internal = was;
     lw_tls.guard = g;
 }
 

@@ -17,7 +17,6 @@ LW_PACKAGES=(
     libelf-dev       # tools/ and lib/: ELF build-ids and program headers
     uthash-dev       # tools/: hash tables for aggregation
     libcriterion-dev # tests/lib, tests/tools: unit tests
-    zlib1g-dev       # tools/: gzip-compressed pprof output
     libjemalloc-dev  # examples/exact_jemalloc: a program with its own allocator
     python3          # tests/integration and the test summary
     perl             # tests/integration: a real program run under the preload
