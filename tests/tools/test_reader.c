@@ -6,6 +6,7 @@
  * never crashes the parser.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -479,5 +480,42 @@ Test(reader, random_corruption_never_crashes)
     }
     cr_assert_gt(refused, 1000);
     free(copy);
+    fx_free(&b);
+}
+
+/* The format's golden file: tests/tools/golden/standard.lwsnap is the
+ * standard fixture as checked in. The fixture, built from lw_format.h,
+ * must still produce it byte for byte (a change to the shared header that
+ * moves a field shows here), and the reader must read it to the values the
+ * fixture put in. LW_UPDATE_GOLDEN=1 rewrites it, for a deliberate change
+ * that also bumps the format version. */
+Test(reader, golden_snapshot_file)
+{
+    const char *src = getenv("LW_TEST_SRCDIR");
+    cr_assert_not_null(src, "LW_TEST_SRCDIR not set");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/golden/standard.lwsnap", src);
+    struct fx_buf b;
+    fx_standard(&b);
+    if (getenv("LW_UPDATE_GOLDEN")) {
+        FILE *f = fopen(path, "wb");
+        cr_assert_not_null(f);
+        cr_assert_eq(fwrite(b.data, 1, b.len, f), b.len);
+        fclose(f);
+    }
+    size_t len = 0;
+    char *want = lwt_read(path, &len);
+    cr_assert_not_null(want, "missing %s (LW_UPDATE_GOLDEN=1 creates it)", path);
+    cr_assert_eq(len, b.len, "golden is %zu bytes, the fixture writes %zu", len, b.len);
+    cr_assert_eq(memcmp(want, b.data, len), 0, "the format drifted from %s", path);
+    struct lw_snapshot *s = lw_reader_parse((const uint8_t *)want, len, "standard.lwsnap", err);
+    cr_assert_not_null(s, "%s", err);
+    cr_assert_eq(s->major, LW_SNAP_MAJOR);
+    cr_assert_eq(s->proc.pid, 4242);
+    cr_assert_eq(s->proc.ppid, 4200);
+    cr_assert_eq(s->proc.time_ns, FX_TIME_NS);
+    cr_assert_gt(s->nstacks, 0);
+    lw_reader_free(s);
+    free(want);
     fx_free(&b);
 }
