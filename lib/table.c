@@ -70,7 +70,7 @@ struct shard {
 } __attribute__((aligned(64)));
 
 static struct shard shards[NSHARDS];
-static _Atomic uint64_t n_rehash, n_failed, max_pause;
+static _Atomic uint64_t n_rehash, n_purge, n_failed, max_pause;
 
 static inline uint64_t hash_addr(uintptr_t a)
 {
@@ -207,7 +207,43 @@ static uint64_t count_live(const struct slots *t)
     return n;
 }
 
-/* Grow or clean a shard whose live + tombstones passed 3/4 of capacity. */
+/* Drop the tombstones of t without a new array (exclusive access). Start
+ * right after a slot that was EMPTY before the purge: a cluster boundary,
+ * so every entry met has its home in the part already processed. Each
+ * tombstone met becomes EMPTY; each entry is lifted and put back at the
+ * first EMPTY from its home, which is at or before where it was. Slots
+ * change only at the position being processed, so an entry placed earlier
+ * keeps an unbroken probe path. false if no EMPTY slot exists. */
+static bool purge_in_place(struct slots *t)
+{
+    uint64_t mask = t->cap - 1, start = UINT64_MAX;
+    for (uint64_t i = 0; i < t->cap && start == UINT64_MAX; i++)
+        if (atomic_load_explicit(&t->s[i].key, memory_order_relaxed) == KEY_EMPTY)
+            start = i;
+    if (start == UINT64_MAX)
+        return false;
+    for (uint64_t n = 1; n <= t->cap; n++) {
+        uint64_t i = (start + n) & mask;
+        uint64_t k = atomic_load_explicit(&t->s[i].key, memory_order_relaxed);
+        if (k == KEY_EMPTY)
+            continue;
+        atomic_store_explicit(&t->s[i].key, KEY_EMPTY, memory_order_relaxed);
+        if (k == KEY_TOMB)
+            continue;
+        uint64_t v = atomic_load_explicit(&t->s[i].val, memory_order_relaxed);
+        uint64_t j = hash_addr(k & ADDR_MASK) & mask;
+        while (atomic_load_explicit(&t->s[j].key, memory_order_relaxed) != KEY_EMPTY)
+            j = (j + 1) & mask;
+        atomic_store_explicit(&t->s[j].val, v, memory_order_relaxed);
+        atomic_store_explicit(&t->s[j].key, k, memory_order_relaxed);
+    }
+    return true;
+}
+
+/* Grow, shrink or clean a shard whose live + tombstones passed 3/4 of
+ * capacity. Load after it is at most 1/2. The capacity stays unless it is
+ * too small or eight times too large (hysteresis: churn around one size
+ * must not map and unmap arrays, each a TLB shootdown on every core). */
 static LW_COLD void maybe_rehash(struct shard *sh)
 {
     if (!excl_try(sh))
@@ -216,11 +252,17 @@ static LW_COLD void maybe_rehash(struct shard *sh)
     struct slots *old = atomic_load_explicit(&sh->tab, memory_order_relaxed);
     int64_t live = (int64_t)count_live(old);
     if ((uint64_t)atomic_load_explicit(&sh->used, memory_order_relaxed) * 4 >= old->cap * 3) {
-        uint64_t cap = INITIAL_CAP;
-        while (cap < (uint64_t)live * 2 + 2) /* load after the rehash <= 1/2 */
-            cap <<= 1;
-        if (cap < old->cap && (uint64_t)live * 4 > cap)
-            cap = old->cap;
+        uint64_t need = (uint64_t)live * 2 + 2, cap = old->cap;
+        if (cap < need || (cap > INITIAL_CAP && cap >= need * 8)) {
+            cap = INITIAL_CAP;
+            while (cap < need * (old->cap < need ? 1 : 2)) /* a shrink leaves room: load 1/4 */
+                cap <<= 1;
+        }
+        if (cap == old->cap && purge_in_place(old)) {
+            atomic_store_explicit(&sh->used, live, memory_order_relaxed);
+            atomic_fetch_add_explicit(&n_purge, 1, memory_order_relaxed);
+            goto done;
+        }
         struct slots *nt = slots_new(cap);
         if (nt) {
             rehash_into(old, nt);
@@ -234,6 +276,7 @@ static LW_COLD void maybe_rehash(struct shard *sh)
                                        "new blocks may go untracked (counted as dropped)");
         }
     }
+done:;
     uint64_t pause = lw_sys_monotonic_ns() - t0;
     uint64_t m = atomic_load_explicit(&max_pause, memory_order_relaxed);
     while (pause > m &&
@@ -391,6 +434,7 @@ void lw_table_stats(struct lw_table_stats *st)
         gate_leave(&shards[s]);
     }
     st->rehashes = atomic_load(&n_rehash);
+    st->purges = atomic_load(&n_purge);
     st->failed_grows = atomic_load(&n_failed);
     st->max_pause_ns = atomic_load(&max_pause);
 }

@@ -46,7 +46,8 @@ struct lw_table_stats {
     uint64_t live;           /* entries (counted by a scan: not for the hot path) */
     uint64_t slots;          /* capacity over all shards */
     uint64_t bytes;          /* memory of the slot arrays */
-    uint64_t rehashes;
+    uint64_t rehashes;       /* into a new array (grow, shrink) */
+    uint64_t purges;         /* tombstones dropped in place */
     uint64_t max_pause_ns;   /* longest time one shard was paused by a rehash */
     uint64_t failed_grows;
 };

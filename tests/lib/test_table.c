@@ -94,6 +94,48 @@ Test(table, tombstone_churn_stays_bounded)
     cr_assert(!lw_table_lookup(A(5000000), &out), "a miss terminates");
 }
 
+/* Random inserts and removes against a reference bitmap: every live
+ * address is found with its value, every removed one is absent, through
+ * many in-place purges and growths. */
+Test(table, random_churn_matches_a_model)
+{
+    enum { N = 50000 };
+    static unsigned char live[N];
+    uint64_t x = 88172645463325252u, nlive = 0;
+    struct lw_block b, out, stale;
+    for (int step = 0; step < 3000000; step++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint32_t i = (uint32_t)(x % N);
+        /* keep about N/8 live: insert when below, remove when above */
+        bool ins = !live[i] && (nlive < N / 8 || (x >> 40) % 4 == 0);
+        if (ins) {
+            b.size = i;
+            b.stack = (i % 1000) + 1;
+            b.epoch = 0;
+            cr_assert_eq(lw_table_insert(A(i), &b, &stale), LW_TABLE_INSERTED, "step %d", step);
+            live[i] = 1;
+            nlive++;
+        } else if (live[i] && nlive > N / 16) {
+            cr_assert(lw_table_remove(A(i), &out), "step %d: %u lost", step, i);
+            cr_assert_eq(out.size, i);
+            live[i] = 0;
+            nlive--;
+        }
+    }
+    for (uint32_t i = 0; i < N; i++) {
+        bool found = lw_table_lookup(A(i), &out);
+        cr_assert_eq(found, live[i] != 0, "address %u: found %d, live %d", i, found, live[i]);
+        if (found)
+            cr_assert_eq(out.size, i);
+    }
+    struct lw_table_stats st;
+    lw_table_stats(&st);
+    cr_assert_eq(st.live, nlive);
+    cr_assert_gt(st.purges, 0, "tombstones were dropped in place");
+}
+
 struct visit {
     uint64_t n, bytes;
 };
