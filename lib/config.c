@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "strbuf.h"
@@ -75,9 +76,9 @@ int lw_config_parse_signal(const char *s)
         return LW_SIG_OFF;
     if (parse_int(s, 1, SIGRTMAX, &v))
         return sig_forbidden((int)v) ? -1 : (int)v;
-    if (!strncmp(s, "SIG", 3))
+    if (!strncasecmp(s, "SIG", 3))
         s += 3;
-    if (!strncmp(s, "RTMIN", 5)) {
+    if (!strncasecmp(s, "RTMIN", 5)) {
         long off = 0;
         if (s[5] == '+' && !parse_int(s + 6, 0, SIGRTMAX - SIGRTMIN, &off))
             return -1;
@@ -85,7 +86,7 @@ int lw_config_parse_signal(const char *s)
             return -1;
         return SIGRTMIN + (int)off;
     }
-    if (!strncmp(s, "RTMAX", 5)) {
+    if (!strncasecmp(s, "RTMAX", 5)) {
         long off = 0;
         if (s[5] == '-' && !parse_int(s + 6, 0, SIGRTMAX - SIGRTMIN, &off))
             return -1;
@@ -94,7 +95,7 @@ int lw_config_parse_signal(const char *s)
         return SIGRTMAX - (int)off;
     }
     for (size_t i = 0; i < sizeof(sig_names) / sizeof(sig_names[0]); i++)
-        if (!strcmp(s, sig_names[i].name))
+        if (!strcasecmp(s, sig_names[i].name))
             return sig_forbidden(sig_names[i].signo) ? -1 : sig_names[i].signo;
     return -1;
 }

@@ -22,7 +22,7 @@
       "signal that writes a snapshot (name like USR2 or RTMIN+7, a number, or off)")    \
     X(DEPTH, INT, "64", "maximum call stack depth recorded, 1-256")                    \
     X(FOLLOW_EXEC, BOOL, "1", "1: programs exec'd by the target are traced too; 0: not") \
-    X(FOLLOW_FORK, BOOL, "1", "1: fork children write their own snapshots; 0: they stop writing") \
+    X(FOLLOW_FORK, BOOL, "1", "1: fork children write their own snapshots; 0: they stop (a child that execs is FOLLOW_EXEC's)") \
     X(CMDLINE, BOOL, "1", "1: snapshots record the command line; 0: left out")         \
     X(ROOT_PID, PID, "", "set by `leakwatch run`: pid of the process it started")
 

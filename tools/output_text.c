@@ -47,6 +47,7 @@ static const char *plural(uint64_t n, const char *one, const char *many)
 
 static void header(FILE *f, const struct lw_report *r)
 {
+    const struct lw_selection *sel = r->sel;
     const struct lw_snapshot *s = r->snap;
     const struct lw_rec_process *p = &s->proc;
     char when[40];
@@ -69,6 +70,9 @@ static void header(FILE *f, const struct lw_report *r)
         fprintf(f, ", %.3f s after tracking started",
                 (double)(p->time_ns - p->start_time_ns) / 1e9);
     fputc('\n', f);
+    if (sel && sel->dir && sel->chosen.nsnaps > 1)
+        fprintf(f, "            the newest of this process's %zu snapshots here; give a file to "
+                   "see an earlier one\n", sel->chosen.nsnaps);
     if (p->sample_interval)
         fprintf(f, "  sampling  one allocation in %" PRIu64 " recorded; figures are estimates\n",
                 p->sample_interval);

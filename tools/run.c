@@ -565,12 +565,23 @@ int lw_run_main(int argc, char **argv)
     lw_cli_shell_quote(stderr, outdir);
     fputc('\n', stderr);
     if (fresh) {
-        fputs("leakwatch: next: leakwatch report ", stderr);
+        /* Name leakwatch the way the user did (build/tools/leakwatch is not
+         * on PATH), so the line can be pasted as it is. */
+        const char *self = strchr(program_invocation_name, '/') ? program_invocation_name
+                                                                : "leakwatch";
+        fputs("leakwatch: next: ", stderr);
+        lw_cli_shell_quote(stderr, self);
+        fputs(" report ", stderr);
         lw_cli_shell_quote(stderr, outdir);
         fputc('\n', stderr);
+    } else if (WIFSIGNALED(status)) {
+        fprintf(stderr, "leakwatch: no snapshot was written: the program was killed by signal %d "
+                        "(%s), and a killed process writes no exit snapshot; ask for one with "
+                        "the snapshot signal before\n", WTERMSIG(status), strsignal(WTERMSIG(status)));
     } else {
         fprintf(stderr, "leakwatch: no snapshot was written; was %s loaded? (LD_PRELOAD is "
-                        "ignored by setuid programs)\n", lib);
+                        "ignored by setuid programs; --no-follow-exec stops at the first exec)\n",
+                lib);
     }
     free_names(&after);
     free_names(&before);

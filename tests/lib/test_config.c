@@ -87,6 +87,10 @@ Test(config, depth_limits)
 Test(config, signal_names)
 {
     cr_assert_eq(lw_config_parse_signal("USR1"), SIGUSR1);
+    cr_assert_eq(lw_config_parse_signal("usr2"), SIGUSR2, "names are case-insensitive");
+    cr_assert_eq(lw_config_parse_signal("sigrtmin+2"), SIGRTMIN + 2);
+    cr_assert_eq(lw_config_parse_signal("INT"), -1, "Ctrl-C stays Ctrl-C");
+    cr_assert_eq(lw_config_parse_signal("32"), -1, "glibc's own real-time signals");
     cr_assert_eq(lw_config_parse_signal("SIGUSR1"), SIGUSR1);
     cr_assert_eq(lw_config_parse_signal("RTMIN"), SIGRTMIN);
     cr_assert_eq(lw_config_parse_signal("SIGRTMIN+3"), SIGRTMIN + 3);
