@@ -133,6 +133,7 @@ static LW_COLD void ensure_init(void)
         die("leakwatch: the C library's malloc/free/mmap cannot be found (dlsym RTLD_NEXT); "
             "cannot run\n");
     own_text_range();
+    lw_trigger_register_fork();
     bool ok = lw_core_init(environ);
     if (ok) {
         /* libunwind's global register-state cache takes a mutex (and masks

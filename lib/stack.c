@@ -230,15 +230,18 @@ static LW_COLD void learn_stack(void)
 static inline bool enough_stack(void)
 {
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-    /* pthread_getattr_np allocates: never from inside the allocator (a
-     * mapping it makes while holding its own locks), nor during start-up. */
+    /* The alternate stack first: it is the narrower range, and it may lie
+     * inside the thread's own stack (a local buffer given to sigaltstack). */
+    if (sp > lw_tls.alt_lo && sp <= lw_tls.alt_hi)
+        return sp - lw_tls.alt_lo >= LW_STACK_HEADROOM;
+    /* pthread_getattr_np allocates and reads /proc: never from inside the
+     * allocator (a mapping it makes while holding its own locks), nor on an
+     * alternate stack (handled above), nor during start-up. */
     if (LW_UNLIKELY(!lw_tls.stack_lo) && !lw_tls.in_alloc &&
         atomic_load_explicit(&lw_state.init, memory_order_relaxed) == LW_READY)
         learn_stack();
     if (sp > lw_tls.stack_lo && sp <= lw_tls.stack_hi)
         return sp - lw_tls.stack_lo >= LW_STACK_HEADROOM;
-    if (sp > lw_tls.alt_lo && sp <= lw_tls.alt_hi)
-        return sp - lw_tls.alt_lo >= LW_STACK_HEADROOM;
     return true; /* another stack (a coroutine's): assume it is large enough */
 }
 

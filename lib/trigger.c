@@ -105,8 +105,21 @@ static void start_thread(void)
     atomic_store(&thread_running, true);
 }
 
+/* The dump signal is blocked from prepare until the child has reset its
+ * state: sent to a child that has not run yet, it would reach the handler
+ * before fork_child and be wiped out with the parent's request state. */
+static __thread sigset_t fork_saved_mask;
+static __thread bool fork_masked;
+
 static void fork_prepare(void)
 {
+    fork_masked = false;
+    if (lw_state.cfg.signo != LW_SIG_OFF) {
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, lw_state.cfg.signo);
+        fork_masked = pthread_sigmask(SIG_BLOCK, &s, &fork_saved_mask) == 0;
+    }
     /* A fork from inside our own code (a signal handler that interrupted
      * us) must not wait for a lock this thread may hold. */
     fork_took_region = !lw_tls.guard;
@@ -120,6 +133,8 @@ static void fork_parent(void)
     lw_stack_fork_parent();
     if (fork_took_region)
         lw_region_fork_parent();
+    if (fork_masked)
+        pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }
 
 static void fork_child(void)
@@ -134,6 +149,8 @@ static void fork_child(void)
     atomic_store(&thread_starting, false);
     atomic_store(&exit_written, false);
     lw_tls.guard = g;
+    if (fork_masked) /* a request sent to the new child arrives now, and counts */
+        pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
 }
 
 void lw_trigger_start(void)
@@ -151,7 +168,13 @@ void lw_trigger_start(void)
                                         "signal are off");
         }
     }
-    uint8_t was = lw_tls.internal;
+    lw_tls.guard = g;
+}
+
+void lw_trigger_register_fork(void)
+{
+    uint8_t g = lw_tls.guard, was = lw_tls.internal;
+    lw_tls.guard = 1;
     lw_tls.internal = 1;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     lw_tls.internal = was;

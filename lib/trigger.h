@@ -14,9 +14,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Install the signal handler (chaining any previous one) and register the
- * fork handlers. Call once, from the constructor. Starts no thread. */
+/* Install the signal handler (chaining any previous one). Call once, from
+ * the constructor. Starts no thread. */
 void lw_trigger_start(void);
+
+/* Register the fork handlers. Call once, at the very first initialisation,
+ * before the real allocator runs: fork runs prepare handlers last-registered
+ * first, so ours then run after an allocator's (jemalloc's), which take the
+ * allocator's locks. The other way round, a thread inside the allocator
+ * waiting on our region lock would hold a lock the fork needs. */
+void lw_trigger_register_fork(void);
 
 /* Requests not yet handed to a writer thread; the hooks test it (one
  * relaxed load) and call lw_trigger_serve when it is set. */
