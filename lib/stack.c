@@ -1,8 +1,11 @@
 /*
- * stack.c - stack capture and the stack table (see stack.h). Must never
- * allocate through the host, nor lock on a lookup: the table is three append-only
- * arrays (counters, descriptions, frames) reserved once as address space,
- * plus a hash index that grows by copying.
+ * stack.c - stack capture and the stack table (see stack.h). The table is
+ * three append-only arrays (counters, descriptions, frames) reserved once as
+ * address space, plus a hash index that grows by copying; a lookup never
+ * locks. Capture is gated against fork (libunwind's own mutexes) and
+ * refused when the thread's stack is nearly full. Nothing here allocates,
+ * except learn_stack: pthread_getattr_np, once per thread, straight to the
+ * real allocator (guard set), never from inside it.
  *
  * Lookups never lock: a call site seen before (the hot path) finds its id
  * with acquire loads. Adding a stack never seen before takes `insert_lock`

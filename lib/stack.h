@@ -70,7 +70,8 @@ static inline void lw_stack_account_free(uint32_t id, uint64_t bytes, uint64_t o
 /* Ids handed out so far: 1..count are all valid stacks. */
 uint32_t lw_stack_count(void);
 
-/* Read-only description of a stack for the writer. false for a hole. */
+/* Read-only description of a stack for the writer. false if id is not a
+ * published stack. */
 struct lw_stack_info {
     uint8_t kind;
     uint8_t flags; /* LW_STACK_TRUNCATED */
