@@ -16,18 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static _Atomic uint64_t mapped_total;
-
 void *lw_sys_map(size_t len, bool noreserve)
 {
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0);
     long r = syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
-    if (r < 0 && r > -4096)
-        return NULL;
-    if ((void *)r == MAP_FAILED)
-        return NULL;
-    atomic_fetch_add_explicit(&mapped_total, len, memory_order_relaxed);
-    return (void *)r;
+    return r == -1 ? NULL : (void *)r; /* syscall(): -1 and errno on failure */
 }
 
 void lw_sys_unmap(void *p, size_t len)
@@ -35,12 +28,6 @@ void lw_sys_unmap(void *p, size_t len)
     if (!p)
         return;
     syscall(SYS_munmap, p, len);
-    atomic_fetch_sub_explicit(&mapped_total, len, memory_order_relaxed);
-}
-
-uint64_t lw_sys_mapped_bytes(void)
-{
-    return atomic_load_explicit(&mapped_total, memory_order_relaxed);
 }
 
 static int real_open(const char *path, int flags, mode_t mode)
@@ -123,13 +110,6 @@ void lw_mutex_lock(lw_mutex_t *m)
         lw_sys_futex_wait(&m->word, 2, 0);
         c = atomic_exchange_explicit(&m->word, 2, memory_order_acquire);
     }
-}
-
-bool lw_mutex_trylock(lw_mutex_t *m)
-{
-    uint32_t c = 0;
-    return atomic_compare_exchange_strong_explicit(&m->word, &c, 1, memory_order_acquire,
-                                                   memory_order_relaxed);
 }
 
 void lw_mutex_unlock(lw_mutex_t *m)

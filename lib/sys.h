@@ -16,8 +16,6 @@
  * noreserve: address space only, pages are counted once touched. */
 void *lw_sys_map(size_t len, bool noreserve);
 void lw_sys_unmap(void *p, size_t len);
-/* Bytes of metadata currently mapped through lw_sys_map. */
-uint64_t lw_sys_mapped_bytes(void);
 
 /* The writer's file operations. Tests replace lw_io with their own. */
 struct lw_io {
@@ -47,7 +45,6 @@ typedef struct {
 } lw_mutex_t;
 #define LW_MUTEX_INIT {0}
 void lw_mutex_lock(lw_mutex_t *m);
-bool lw_mutex_trylock(lw_mutex_t *m);
 void lw_mutex_unlock(lw_mutex_t *m);
 static inline void lw_mutex_reset(lw_mutex_t *m) { __atomic_store_n((uint32_t *)&m->word, 0, __ATOMIC_RELAXED); }
 

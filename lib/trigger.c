@@ -209,13 +209,3 @@ void lw_trigger_serve(void)
     lw_sys_futex_wake(&req, 1);
 }
 
-void lw_trigger_request(void)
-{
-    atomic_fetch_or(&req, REQ_SIGNAL);
-    lw_sys_futex_wake(&req, 1);
-}
-
-bool lw_trigger_thread_running(void)
-{
-    return atomic_load(&thread_running);
-}

@@ -35,10 +35,5 @@ void lw_trigger_serve(void);
 /* Write the exit snapshot (once per process image). */
 void lw_trigger_exit(void);
 
-/* Ask the writer thread for a snapshot as if the signal had come. */
-void lw_trigger_request(void);
-
-/* true once the writer thread runs (tests). */
-bool lw_trigger_thread_running(void);
 
 #endif
