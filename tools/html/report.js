@@ -155,7 +155,7 @@
       if (o.madv_free_bytes) rows.push([m[1] + ": advised MADV_FREE", fmtBytes(o.madv_free_bytes), ""]);
       if (o.released_resident_bytes) rows.push([m[1] + ": released but resident", fmtBytes(o.released_resident_bytes), "still counted in RSS"]);
     });
-    s.appendChild(table(["", "bytes", ""], rows, [1]));
+    if (rows.length) s.appendChild(table(["", "bytes", ""], rows, [1]));
     var d = data.dropped;
     if (d && typeof d === "object") {
       var lost = Object.keys(d).filter(function (k) { return d[k]; });
@@ -315,6 +315,7 @@
   function topStacks() {
     if (!Array.isArray(data.stacks) || !data.stacks.length) return;
     var st = data.stacks.filter(function (x) { return x && isNum(x.inuse_bytes) && x.inuse_bytes > 0; });
+    st.sort(function (a, b) { return b.inuse_bytes - a.inuse_bytes; }); /* ranked already; keep it so */
     var shown = st.slice(0, 20);
     var s = section("stacks", "Call stacks holding the most memory",
       st.length + " stack(s) hold memory" + (st.length > shown.length ? "; the first " + shown.length + " shown (the flame graph has all)" : ""));
@@ -324,12 +325,12 @@
   }
 
   /* ---------- flame graph (icicle: callers on top) ---------- */
-  function Node(name, parent) {
+  function FNode(name, parent) {
     this.name = name; this.value = 0; this.self = 0; this.parent = parent;
     this.kids = new Map(); this.list = null; this.count = 1; this.depth = parent ? parent.depth + 1 : 0;
   }
   function buildTree(kinds) {
-    var root = new Node("all", null);
+    var root = new FNode("all", null);
     (data.stacks || []).forEach(function (st) {
       if (!st || !isNum(st.inuse_bytes) || st.inuse_bytes <= 0) return;
       var kind = st.kind || "heap";
@@ -344,7 +345,7 @@
       root.value += v;
       for (var k = 0; k < path.length; k++) {
         var c = n.kids.get(path[k]);
-        if (!c) { c = new Node(path[k], n); n.kids.set(path[k], c); }
+        if (!c) { c = new FNode(path[k], n); n.kids.set(path[k], c); }
         c.value += v;
         n = c;
       }
