@@ -87,33 +87,29 @@ class HtmlTest(Case):
 
     def test_demo_page_flame_graph_and_zoom(self):
         d, page, rep = self.demo_page()
-        status, dom, console = load(page, d)
+        status, dom, console = load(page, d, "#lwtest-click=cache_insert&lwtest-search=cache_ins")
         self.assertEqual(status["errors"], [])
         self.assertEqual(console, [])
         for sec in ("totals", "flame", "stacks"):
             self.assertIn(sec, status["sections"])
         fl = status["flame"]
-        self.assertEqual(fl["top"], "cache_insert")  # the leak, as in the JSON report
-        self.assertEqual(fl["top"], lwtest.frame0(rep["stacks"][0]))
-        self.assertEqual(fl["zoom"], "all")
-        self.assertEqual(fl["collapsed"], 0)
+        before = fl["before_click"]  # the page as drawn before the test hook's click
+        self.assertEqual(before["top"], "cache_insert")  # the leak, as in the JSON report
+        self.assertEqual(before["top"], lwtest.frame0(rep["stacks"][0]))
+        self.assertEqual(before["zoom"], "all")
+        self.assertEqual(before["collapsed"], 0)
         self.assertIn(f"pid {rep['process']['pid']}", dom)
         self.assertIn("1000.0 KiB", dom)  # cache_insert's bytes in the stacks table
-
-        # A click on cache_insert zooms: it now spans the whole width.
-        status, dom, console = load(page, d, "#lwtest-click=cache_insert")
-        self.assertEqual(status["errors"], [])
-        self.assertEqual(console, [])
-        fl = status["flame"]
+        # The click on cache_insert zoomed: it now spans the whole width.
         self.assertEqual(fl["click"], "cache_insert")
         self.assertNotIn("click_missed", fl)
         self.assertEqual(fl["zoom"], "cache_insert")
         self.assertEqual(fl["zoom_width"], 1)
         self.assertGreater(fl["zoom_depth"], 1)
         self.assertIn("zoomed on cache_insert (1000.0 KiB, 99.6%)", dom)
-        # Search: the bytes under matching frames.
-        status, dom, _ = load(page, d, "#lwtest-search=cache_ins")
-        self.assertEqual(status["flame"]["matched_bytes"], 1024000)
+        # Search (applied after the click): the bytes under matching frames.
+        self.assertEqual(fl["matched_bytes"], 1024000)
+        self.assertIn('"cache_ins" matches 1000.0 KiB (99.6%)', dom)
 
         shot = screenshot(page, d, "test_html_demo.png")
         with open(shot, "rb") as f:
@@ -215,15 +211,17 @@ class HtmlTest(Case):
         self.assertEqual(status["errors"], [])
         self.assertEqual(console, [])
         fl = status["flame"]
-        self.assertEqual(fl["top"], "big_leak")
+        before = fl["before_click"]
+        self.assertEqual(before["top"], "big_leak")
         self.assertGreater(fl["nodes"], 100000)
+        # Before the click most frames were too narrow to draw, and said so.
+        self.assertGreater(before["collapsed"], 100000)
+        self.assertLess(before["drawn"], 20000)
         self.assertEqual(fl["zoom"], "big_leak")
-        # Before the click most frames were too narrow to draw: check on a fresh load.
-        status, dom, _ = load(big, d)
-        fl = status["flame"]
-        self.assertGreater(fl["collapsed"], 100000)
-        self.assertLess(fl["drawn"], 20000)
-        self.assertRegex(dom, r"[\d,]+ frames narrower than a pixel collapsed")
+        self.assertEqual(fl["zoom_width"], 1)
+        self.assertRegex(before["info"], r"^[\d.]+ MiB in use in the graph, [\d,]+ frames; [\d,]+ frames "
+                                         r"narrower than a pixel collapsed \([\d.]+ MiB\), zoom in")
+        self.assertRegex(dom, r"zoomed on big_leak \(50\.0 MiB, [\d.]+%\)")
         screenshot(big, d, "test_html_100k.png")
 
 

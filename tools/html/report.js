@@ -12,7 +12,8 @@
  */
 "use strict";
 (function () {
-  var status = { errors: [], sections: [], flame: null };
+  var t0 = performance.now();
+  var status = { errors: [], sections: [], flame: null, parse_ms: 0, render_ms: 0, ms: {} };
   var app = document.getElementById("lw-app");
   var data = null;
 
@@ -554,6 +555,7 @@
       for (var d = 0; d < rows.length && !target; d++)
         rows[d].forEach(function (r) { if (!target && r.n.name === want) target = { r: r, d: d }; });
       st.click = want;
+      st.before_click = { zoom: st.zoom, drawn: st.drawn, collapsed: st.collapsed, top: st.top, info: info.textContent };
       if (target) {
         var rect = canvas.getBoundingClientRect();
         canvas.dispatchEvent(new MouseEvent("click", {
@@ -586,14 +588,19 @@
 
   /* Each section on its own: one that throws is reported, the rest still render. */
   function guarded(name, fn) {
-    try { fn(); } catch (e) {
+    var start = performance.now();
+    try { fn(); status.ms[name] = Math.round(performance.now() - start); } catch (e) {
       (window.lwErrors = window.lwErrors || []).push(name + ": " + (e && e.message ? e.message : String(e)));
       app.appendChild(el("p", { cls: "warn", text: "Could not draw " + name + ": " + (e && e.message ? e.message : e) }));
     }
   }
 
   try {
-    data = JSON.parse(document.getElementById("lw-data").textContent);
+    var dataEl = document.getElementById("lw-data");
+    data = JSON.parse(dataEl.textContent);
+    status.parse_ms = Math.round(performance.now() - t0);
+    /* Tests dump the DOM: without the data it is small (the file keeps it). */
+    if (/lwtest-/.test(location.hash || "")) dataEl.textContent = "";
   } catch (e) {
     (window.lwErrors = window.lwErrors || []).push("report data: " + e.message);
   }
@@ -615,5 +622,6 @@
   } else {
     app.appendChild(el("p", { cls: "warn", text: "This page holds no readable report data." }));
   }
+  status.render_ms = Math.round(performance.now() - t0);
   writeStatus();
 })();
