@@ -116,5 +116,28 @@ class PprofTest(Case):
         self.assertEqual(got.get("leak_malloc", 0), 0, diff)  # same in both
 
 
+class PprofTerminalTest(Case):
+    def test_binary_refused_on_a_terminal(self):
+        """No gzip on a terminal: usage error naming -o; a pipe or -o is fine."""
+        import pty
+        import subprocess
+        d = self.tmpdir()
+        snaps = os.path.join(d, "snaps")
+        lwtest.leakwatch_run([lwtest.PROGS["exact"], "malloc"], snaps, check_rc=0)
+        master, slave = pty.openpty()
+        try:
+            res = subprocess.run([lwtest.TOOL, "report", "--format", "pprof", snaps], stdout=slave,
+                                 stderr=subprocess.PIPE, env=lwtest.clean_env(), timeout=60)
+        finally:
+            os.close(slave)
+            os.close(master)
+        self.assertEqual(res.returncode, 2)
+        self.assertEqual(res.stderr, b"leakwatch: report: --format pprof writes binary data: give "
+                                     b"-o FILE (or redirect standard output)\n")
+        piped = lwtest.run([lwtest.TOOL, "report", "--format", "pprof", snaps], check_rc=0)
+        self.assertEqual(piped.stdout[:2], b"\x1f\x8b")
+        self.assertIn(b"leak_malloc", gzip.decompress(piped.stdout))
+
+
 if __name__ == "__main__":
     lwtest.main()
