@@ -87,7 +87,8 @@ class HtmlTest(Case):
 
     def test_demo_page_flame_graph_and_zoom(self):
         d, page, rep = self.demo_page()
-        status, dom, console = load(page, d, "#lwtest-click=cache_insert&lwtest-search=cache_ins")
+        status, dom, console = load(page, d, "#lwtest-click=cache_insert&lwtest-hover=main"
+                                              "&lwtest-search=cache_ins")
         self.assertEqual(status["errors"], [])
         self.assertEqual(console, [])
         for sec in ("totals", "flame", "stacks"):
@@ -107,6 +108,8 @@ class HtmlTest(Case):
         self.assertEqual(fl["zoom_width"], 1)
         self.assertGreater(fl["zoom_depth"], 1)
         self.assertIn("zoomed on cache_insert (1000.0 KiB, 99.6%)", dom)
+        # Hover (after the click, on main, now an ancestor row): bytes and share.
+        self.assertEqual(fl["hover"], "main\n1004.0 KiB (1,028,096 bytes), 100.0% of all")
         # Search (applied after the click): the bytes under matching frames.
         self.assertEqual(fl["matched_bytes"], 1024000)
         self.assertIn('"cache_ins" matches 1000.0 KiB (99.6%)', dom)

@@ -8,7 +8,8 @@
  *
  * Test hooks: #lw-status receives {errors, sections, flame} as JSON once
  * drawn; a location hash "#lwtest-click=NAME" clicks the widest frame
- * called NAME and records the zoom that resulted.
+ * called NAME and records the zoom that resulted, "lwtest-hover=NAME" moves
+ * the mouse over it and records the tooltip, "lwtest-search=TEXT" searches.
  */
 "use strict";
 (function () {
@@ -527,7 +528,7 @@
       if (!r) { tip.hidden = true; return; }
       var n = r.n;
       tip.textContent = n.name + "\n" + fmtBytes(n.value) + " (" + fmtInt(n.value) + " bytes), " +
-        pct(n.value, tree.root.value) + " of all" + (zoom !== tree.root ? ", " + pct(n.value, zoom.value) + " of the zoomed frame" : "") +
+        pct(n.value, tree.root.value) + " of all" + (zoom !== tree.root && r.kind !== "anc" ? ", " + pct(n.value, zoom.value) + " of the zoomed frame" : "") +
         (n.self ? "\nallocated here: " + fmtBytes(n.self) : "");
       tip.hidden = false;
       var wr = wrap.getBoundingClientRect();
@@ -564,6 +565,20 @@
       } else {
         st.click_missed = true;
       }
+    }
+    var hv = /lwtest-hover=([^&]*)/.exec(location.hash || "");
+    if (hv) {
+      var hname = decodeURIComponent(hv[1]), hit = null;
+      for (var hd = 0; hd < rows.length && !hit; hd++)
+        rows[hd].forEach(function (r) { if (!hit && r.n.name === hname) hit = { r: r, d: hd }; });
+      if (hit) {
+        var hr = canvas.getBoundingClientRect();
+        canvas.dispatchEvent(new MouseEvent("mousemove", {
+          clientX: hr.left + hit.r.x + Math.min(hit.r.w / 2, 5),
+          clientY: hr.top + hit.d * ROW + ROW / 2, bubbles: true }));
+      }
+      st.hover = tip.hidden ? null : tip.textContent;
+      writeStatus();
     }
     var sq = /lwtest-search=([^&]*)/.exec(location.hash || "");
     if (sq) { search.value = decodeURIComponent(sq[1]); query = search.value; draw(); }
