@@ -210,7 +210,7 @@ class HtmlTest(Case):
         big = os.path.join(d, "big.html")
         with open(big, "w", encoding="utf-8") as f:
             f.write(with_data(text, data))
-        status, dom, console = load(big, d, "#lwtest-click=big_leak")
+        status, dom, console = load(big, d, "#lwtest-click=big_leak&lwtest-hover=big_leak")
         self.assertEqual(status["errors"], [])
         self.assertEqual(console, [])
         fl = status["flame"]
@@ -225,6 +225,8 @@ class HtmlTest(Case):
         self.assertRegex(before["info"], r"^[\d.]+ MiB in use in the graph, [\d,]+ frames; [\d,]+ frames "
                                          r"narrower than a pixel collapsed \([\d.]+ MiB\), zoom in")
         self.assertRegex(dom, r"zoomed on big_leak \(50\.0 MiB, [\d.]+%\)")
+        self.assertRegex(fl["hover"], r"^big_leak\n50\.0 MiB \(52,428,800 bytes\), [\d.]+% of all, "
+                                      r"100\.0% of the zoomed frame\nallocated here: 50\.0 MiB$")
         screenshot(big, d, "test_html_100k.png")
 
 
