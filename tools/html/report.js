@@ -111,13 +111,18 @@
     }
     return f.address ? String(f.address) : "??";
   }
+  var stackById = null;
   function framesOf(st) {
     /* A stack given as frames, {frames}, a stack id, or text. */
     if (Array.isArray(st)) return st;
     if (st && typeof st === "object" && Array.isArray(st.frames)) return st.frames;
     if (isNum(st) && data && Array.isArray(data.stacks)) {
-      for (var i = 0; i < data.stacks.length; i++)
-        if (data.stacks[i] && data.stacks[i].id === st) return data.stacks[i].frames || [];
+      if (!stackById) {
+        stackById = new Map();
+        data.stacks.forEach(function (x) { if (x && isNum(x.id)) stackById.set(x.id, x); });
+      }
+      var found = stackById.get(st);
+      return found && Array.isArray(found.frames) ? found.frames : [];
     }
     if (typeof st === "string") return [st];
     return [];
@@ -310,7 +315,7 @@
       bar.style.width = (max > 0 && isNum(x.delta_inuse_bytes) ? 100 * Math.abs(x.delta_inuse_bytes) / max : 0).toFixed(2) + "%";
       return [fmtSigned(x.delta_inuse_bytes), el("div", { cls: "barbox" }, [bar]), fmtBytes(x.base_inuse_bytes),
         fmtBytes(x.new_inuse_bytes), isNum(x.delta_inuse_objects) ? (x.delta_inuse_objects > 0 ? "+" : "") + fmtInt(x.delta_inuse_objects) : "–",
-        stackLabel(framesOf(x.frames), 4)];
+        stackLabel(framesOf(x.frames !== undefined ? x.frames : x.stack), 4)];
     }), [0, 2, 3, 4]));
   }
 
