@@ -18,7 +18,7 @@
 #define LW_SNAP_MAGIC "LWSNAP\r\n" /* 8 bytes, no NUL; \r\n catches text-mode mangling */
 #define LW_SNAP_MAGIC_LEN 8
 #define LW_SNAP_MAJOR 1
-#define LW_SNAP_MINOR 1
+#define LW_SNAP_MINOR 2
 #define LW_SNAP_SUFFIX ".lwsnap"
 
 struct lw_snap_header {
@@ -43,6 +43,14 @@ enum lw_rec_tag {
     LW_REC_MODULE = 3,  /* one per loaded object */
     LW_REC_STACK = 4,   /* one per call stack */
     LW_REC_REGION = 5,  /* one per tracked mapped sub-range */
+    /* 1.2 */
+    LW_REC_KERNEL_PROC = 6,   /* kernel's view of the process (smaps_rollup, status) */
+    LW_REC_KERNEL_CGROUP = 7, /* its memory cgroup */
+    LW_REC_PAGE_CACHE = 8,    /* one per file: bytes in the page cache */
+    LW_REC_THREAD = 9,        /* one per live thread created by pthread_create */
+    LW_REC_AGE = 10,          /* one per heap stack with live blocks: ages */
+    LW_REC_TRIGGER = 11,      /* what a threshold trigger saw */
+    LW_REC_ALLOC_STATS = 12,  /* the allocator's own view (mallinfo2, jemalloc) */
     LW_REC_END = 0x454e44 /* "END": last record */
 };
 
@@ -86,6 +94,7 @@ enum lw_kind {
     LW_KIND_HEAP = 1,      /* malloc family */
     LW_KIND_MMAP = 2,      /* mmap/mremap called by the program */
     LW_KIND_ALLOCATOR = 3, /* mmap/mremap called by the allocator inside a malloc call */
+    LW_KIND_THREAD = 4,    /* 1.2: pthread_create call sites; see below */
 };
 
 /* TOTALS payload. Heap counters are exact sums over the HEAP stacks; the
@@ -150,6 +159,10 @@ struct lw_rec_module {
  * For HEAP stacks: bytes/objects are malloc'd blocks. For MMAP/ALLOCATOR
  * stacks: bytes are mapped bytes, objects are mappings (a mapping is freed
  * when its last byte is unmapped). */
+/* THREAD stacks (1.2): alloc_objects = threads created from this call
+ * site, free_objects = those that have exited; alloc_bytes / free_bytes =
+ * their stack sizes as configured (created / exited). No heap bytes: heap
+ * totals never include them. */
 #define LW_STACK_TRUNCATED 0x1u /* deeper than max_depth: outermost frames cut */
 struct lw_rec_stack {
     uint32_t id; /* >= 1, unique in the snapshot */
@@ -182,6 +195,47 @@ struct lw_rec_region {
     uint8_t state;           /* enum lw_region_state */
     uint16_t flags;          /* LW_REGION_* */
     uint32_t prot;           /* PROT_* at mmap time */
+};
+
+/* THREAD payload (1.2): one live thread that pthread_create started. */
+struct lw_rec_thread {
+    uint32_t stack;          /* id of its LW_KIND_THREAD creation stack */
+    uint32_t tid;            /* kernel thread id; 0 if not yet known */
+    uint64_t stack_start;    /* lowest address of its stack; 0 if unknown */
+    uint64_t stack_size;     /* as configured */
+    uint64_t resident_bytes; /* of its stack, by mincore; UINT64_MAX if not measured */
+    uint64_t start_mono_ns;  /* CLOCK_MONOTONIC when it was created */
+};
+
+/* AGE payload (1.2): this struct, then nbuckets lw_age_bucket sorted by
+ * min_age_ns ascending. A bucket holds the live blocks of the stack whose
+ * age (snapshot time - allocation time, to the resolution of the epoch
+ * clock) is >= its min_age_ns and < the next bucket's. Sums over the
+ * buckets equal the stack's live bytes and objects. */
+struct lw_rec_age {
+    uint32_t stack;    /* heap stack id */
+    uint32_t nbuckets;
+    uint64_t reserved;
+};
+struct lw_age_bucket {
+    uint64_t min_age_ns;
+    uint64_t bytes;
+    uint64_t objects;
+};
+
+/* TRIGGER payload (1.2): for threshold snapshots, what was watched. */
+enum lw_watch_source {
+    LW_WATCH_CGROUP_USAGE = 1, /* memory cgroup usage */
+    LW_WATCH_RSS = 2,          /* process resident set */
+    LW_WATCH_HEAP = 3,         /* heap in use (exact, from the tables) */
+};
+struct lw_rec_trigger {
+    uint32_t trigger;        /* enum lw_trigger, same as PROCESS */
+    uint32_t source;         /* enum lw_watch_source */
+    uint64_t threshold_bytes; /* the line that was crossed (this arming) */
+    uint64_t observed_bytes; /* the value seen when it fired */
+    uint64_t limit_bytes;    /* cgroup limit, 0 if none */
+    uint64_t reserved[2];
 };
 
 /* END payload. records counts every record before END. */
