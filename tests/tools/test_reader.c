@@ -519,3 +519,27 @@ Test(reader, golden_snapshot_file)
     free(want);
     fx_free(&b);
 }
+
+/* A file written by an older minor version (1.1, before the kernel, thread
+ * and age records) still reads, with the same numbers. */
+Test(reader, older_minor_still_reads)
+{
+    const char *src = getenv("LW_TEST_SRCDIR");
+    cr_assert_not_null(src, "LW_TEST_SRCDIR not set");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/golden/standard-1.1.lwsnap", src);
+    struct lw_snapshot *s = lw_reader_load(path, err);
+    cr_assert_not_null(s, "%s", err);
+    cr_assert_eq(s->major, 1);
+    cr_assert_eq(s->minor, 1);
+    struct fx_buf b;
+    fx_standard(&b);
+    struct lw_snapshot *now = lw_reader_parse(b.data, b.len, "fixture", err);
+    cr_assert_not_null(now, "%s", err);
+    cr_assert_eq(s->nstacks, now->nstacks);
+    cr_assert_eq(s->totals.heap_inuse_bytes, now->totals.heap_inuse_bytes);
+    cr_assert_eq(s->proc.pid, 4242);
+    lw_reader_free(now);
+    lw_reader_free(s);
+    fx_free(&b);
+}
