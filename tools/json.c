@@ -173,3 +173,9 @@ void lw_json_bool(struct lw_json *j, const char *key, bool v)
     member(j, key);
     fputs(v ? "true" : "false", j->f);
 }
+
+void lw_json_null(struct lw_json *j, const char *key)
+{
+    member(j, key);
+    fputs("null", j->f);
+}
