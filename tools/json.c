@@ -179,3 +179,9 @@ void lw_json_null(struct lw_json *j, const char *key)
     member(j, key);
     fputs("null", j->f);
 }
+
+void lw_json_i64(struct lw_json *j, const char *key, int64_t v)
+{
+    member(j, key);
+    fprintf(j->f, "%" PRId64, v);
+}
