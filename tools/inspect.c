@@ -81,8 +81,8 @@ static bool take(struct ctx *c, struct sample *s)
         return false;
     }
     if (!(got & 1) && !c->warned) {
-        lw_cli_warn("cannot read %s/smaps_rollup: %s; LazyFree and anonymous memory are not "
-                    "available (inspect needs the process's user or root)", c->procdir,
+        lw_cli_warn("cannot read %s/smaps_rollup: %s; LazyFree is not available (inspect "
+                    "needs the process's user or root)", c->procdir,
                     strerror(errno));
         c->warned = true;
     }

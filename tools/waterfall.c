@@ -232,6 +232,17 @@ const struct lw_wf_line *lw_waterfall_find(const struct lw_waterfall *w, const c
     return NULL;
 }
 
+const struct lw_wf_line *lw_waterfall_largest(const struct lw_waterfall *w)
+{
+    const struct lw_wf_line *best = NULL;
+    for (size_t i = 0; i < w->n; i++) {
+        const struct lw_wf_line *l = &w->line[i];
+        if (l->part && l->bytes != NA && l->bytes > 0 && (!best || l->bytes > best->bytes))
+            best = l;
+    }
+    return best;
+}
+
 size_t lw_waterfall_delta(const struct lw_waterfall *a, const struct lw_waterfall *b,
                           struct lw_wf_growth *out, size_t cap, size_t *biggest)
 {
@@ -343,6 +354,17 @@ void lw_kview_text(FILE *f, const struct lw_kview *v, const struct lw_waterfall 
     fputs(v->have_heap ? "\nMemory, from the heap to what the container monitor shows\n"
                        : "\nMemory, as the kernel sees it\n",
           f);
+    const struct lw_wf_line *big = lw_waterfall_largest(w);
+    const struct lw_wf_line *heap = lw_waterfall_find(w, "heap_in_use");
+    if (big && heap && big != heap) {
+        char h1[32], h2[32];
+        fprintf(f, "  The largest part is %s (%s), not heap (%s).\n", big->label,
+                lw_human(big->bytes, h1, sizeof h1), lw_human(heap->bytes, h2, sizeof h2));
+    } else if (big) {
+        char h1[32];
+        fprintf(f, "  The largest part is %s (%s).\n", big->label,
+                lw_human(big->bytes, h1, sizeof h1));
+    }
     for (size_t i = 0; i < w->n; i++) {
         const struct lw_wf_line *l = &w->line[i];
         size_cell(f, l->label, l->bytes);
@@ -445,6 +467,11 @@ void lw_kview_json(struct lw_json *j, const struct lw_kview *v, const struct lw_
     } else if (v->have_heap) {
         lw_json_null(j, "allocator_stats");
     }
+    const struct lw_wf_line *big = lw_waterfall_largest(w);
+    if (big)
+        lw_json_string(j, "largest_part", big->name);
+    else
+        lw_json_null(j, "largest_part");
     lw_json_array_begin(j, "waterfall", false);
     for (size_t i = 0; i < w->n; i++) {
         lw_json_object_begin(j, NULL, false);

@@ -57,6 +57,10 @@ void lw_waterfall_build(const struct lw_kview *v, struct lw_waterfall *w);
 /* The line called name, or NULL. */
 const struct lw_wf_line *lw_waterfall_find(const struct lw_waterfall *w, const char *name);
 
+/* The part line (heap, idle, mappings, released, page cache) with the most
+ * bytes, or NULL when none has any. */
+const struct lw_wf_line *lw_waterfall_largest(const struct lw_waterfall *w);
+
 /* Growth from an earlier waterfall a to a later b. */
 struct lw_wf_growth {
     const char *name, *label;
