@@ -9,7 +9,7 @@
  * freopen: glibc's fopen calls its open internally, past any interposer)
  * and a lock-free path set on a call programs make in hot loops. Instead
  * every snapshot (and lw_ksnap_scan) lists /proc/self/fd and maps and
- * remembers up to SEEN_MAX regular files by path, device and inode; later
+ * remembers up to SEEN_MAX open regular files by path, device and inode; later
  * snapshots measure them again while the path still names the same file.
  * A file opened and closed between two scans is missed: said in the README.
  *
@@ -87,9 +87,11 @@ static void warn_once(const char *what)
     lw_log_warn2(LW_WARN_KERNEL, what, "; the kernel's figures for it are left out of snapshots");
 }
 
+/* Open files only: mapped ones are mostly the program's libraries, still
+ * mapped next time, and would crowd the logs out of the list. */
 static void remember(const struct lw_pc_entry *e)
 {
-    if ((size_t)e->path_len + 1 >= sizeof e->path || (e->flags & LW_PC_SEEN))
+    if ((size_t)e->path_len + 1 >= sizeof e->path || !(e->flags & LW_PC_OPEN))
         return;
     for (size_t i = 0; i < nseen; i++)
         if (seen[i].dev == e->dev && seen[i].ino == e->ino)
