@@ -8,7 +8,7 @@
  * hooks (open, open64, openat, openat64, creat, creat64, fopen, fopen64,
  * freopen: glibc's fopen calls its open internally, past any interposer)
  * and a lock-free path set on a call programs make in hot loops. Instead
- * every snapshot (and lw_ksnap_scan) lists /proc/self/fd and maps and
+ * every snapshot lists /proc/self/fd and maps and
  * remembers up to SEEN_MAX open regular files by path, device and inode; later
  * snapshots measure them again while the path still names the same file.
  * A file opened and closed between two scans is missed: said in the README.
@@ -114,16 +114,6 @@ static void collect(struct lw_pc_set *s)
     lw_pc_add_mapped(s, "/proc/self", text, TEXT_BUF);
     for (size_t i = 0; i < s->n; i++)
         remember(&s->e[i]);
-}
-
-void lw_ksnap_scan(void)
-{
-    if (!text)
-        return;
-    struct lw_pc_set s;
-    lw_mutex_lock(&klock);
-    collect(&s);
-    lw_mutex_unlock(&klock);
 }
 
 static void write_proc(struct lw_out *o)

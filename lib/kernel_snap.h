@@ -22,12 +22,6 @@ bool lw_ksnap_init(void);
  * lock held (so the buffers have one user). */
 void lw_ksnap_write(struct lw_out *o);
 
-/* Remember the files open or mapped now, so a file closed (or a log
- * rotated) before the next snapshot is still measured then. Cheap: one
- * /proc/self/fd listing and one pass over /proc/self/maps. Takes the
- * writer's lock; call from the writer thread only. */
-void lw_ksnap_scan(void);
-
 /* Bytes of the buffers mapped at init (leakwatch's own memory). */
 size_t lw_ksnap_memory_bytes(void);
 
