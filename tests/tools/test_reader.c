@@ -670,3 +670,36 @@ Test(reader, kernel_records_bad_values_and_duplicates)
     cr_assert(strstr(err, "a second KERNEL_PROC record"), "%s", err);
     fx_free(&b);
 }
+
+Test(reader, random_corruption_of_kernel_records_never_crashes)
+{
+    struct fx_buf b;
+    fx_standard_kernel(&b);
+    /* corrupt only the kernel records, where their strings and counts are */
+    size_t from = record_offset(&b, record_with_tag(&b, LW_REC_KERNEL_PROC));
+    size_t to = b.len - sizeof(struct lw_rec_hdr) - sizeof(struct lw_rec_end);
+    uint8_t *copy = malloc(b.len);
+    unsigned seed = 4242;
+    size_t refused = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        memcpy(copy, b.data, b.len);
+        int changes = 1 + (int)(rand_r(&seed) % 4);
+        for (int k = 0; k < changes; k++)
+            copy[from + rand_r(&seed) % (to - from)] = (uint8_t)rand_r(&seed);
+        struct lw_snapshot *s = lw_reader_parse(copy, b.len, "f", err);
+        if (!s) {
+            refused++;
+            cr_assert(err[0] == 'f' && err[1] == ':', "%s", err);
+        } else {
+            /* accepted: every string ends within the length its record gave */
+            for (size_t i = 0; i < s->npage_cache; i++)
+                cr_assert_leq(strlen(s->page_cache[i].path), s->page_cache[i].rec.path_len);
+            if (s->has_cgroup)
+                cr_assert_leq(strlen(s->cgroup_path), s->cgroup.path_len);
+        }
+        lw_reader_free(s);
+    }
+    cr_assert_gt(refused, 1000);
+    free(copy);
+    fx_free(&b);
+}
