@@ -267,6 +267,18 @@ size_t lw_waterfall_delta(const struct lw_waterfall *a, const struct lw_waterfal
     return n;
 }
 
+size_t lw_waterfall_compare(const struct lw_snapshot *a, const struct lw_snapshot *b,
+                            struct lw_wf_growth *out, size_t cap, size_t *biggest)
+{
+    struct lw_kview va, vb;
+    static struct lw_waterfall wa, wb; /* 16 KiB: off the stack */
+    lw_kview_from_snapshot(a, &va);
+    lw_kview_from_snapshot(b, &vb);
+    lw_waterfall_build(&va, &wa);
+    lw_waterfall_build(&vb, &wb);
+    return lw_waterfall_delta(&wa, &wb, out, cap, biggest);
+}
+
 static const char *signed_human(int64_t d, char *buf, size_t len)
 {
     char h[32];

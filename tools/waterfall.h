@@ -75,6 +75,12 @@ struct lw_wf_growth {
 size_t lw_waterfall_delta(const struct lw_waterfall *a, const struct lw_waterfall *b,
                           struct lw_wf_growth *out, size_t cap, size_t *biggest);
 
+/* The same for two parsed snapshots of one process, earlier a, later b:
+ * their waterfalls' deltas, for the report's series view. The growth
+ * entries' names point to static strings. */
+size_t lw_waterfall_compare(const struct lw_snapshot *a, const struct lw_snapshot *b,
+                            struct lw_wf_growth *out, size_t cap, size_t *biggest);
+
 /* One sentence saying where the growth from a to b went; when it is not
  * the heap it says so first ("... is not heap: page cache grew ..."). */
 void lw_waterfall_growth_text(FILE *f, const struct lw_waterfall *a, const struct lw_waterfall *b,

@@ -168,3 +168,31 @@ Test(waterfall, growth_between_snapshots)
     free(t);
     lw_reader_free(s);
 }
+
+Test(waterfall, compare_two_snapshots)
+{
+    struct lw_snapshot *a = kernel_snapshot();
+    /* the later snapshot: the log's pages grew by 64 MiB */
+    struct fx_buf b;
+    fx_standard_kernel(&b);
+    const char *log = "/var/log/app/metrics.log";
+    uint8_t *hit = memmem(b.data, b.len, log, strlen(log));
+    cr_assert_not_null(hit);
+    struct lw_rec_page_cache r;
+    uint8_t *rec = hit - sizeof r;
+    memcpy(&r, rec, sizeof r);
+    r.cached_bytes += 64 * MiB;
+    memcpy(rec, &r, sizeof r);
+    struct lw_snapshot *later = lw_reader_parse(b.data, b.len, "later.lwsnap", err);
+    cr_assert_not_null(later, "%s", err);
+    struct lw_wf_growth g[LW_WF_MAX];
+    size_t big;
+    size_t n = lw_waterfall_compare(a, later, g, LW_WF_MAX, &big);
+    cr_assert_eq(n, 8);
+    cr_assert_str_eq(g[big].name, "page_cache");
+    cr_assert_eq(g[big].delta, (int64_t)(64 * MiB));
+    cr_assert_eq(g[0].delta, 0); /* heap flat */
+    lw_reader_free(later);
+    lw_reader_free(a);
+    fx_free(&b);
+}
