@@ -23,8 +23,8 @@ LW_PACKAGES=(
     git              # tests/integration: a real program run under the preload
     binutils         # as/ld for gcc; nm in the tests
     heaptrack        # bench/: the comparison figures
-    zlib1g-dev       # tools/: gzip of --format pprof profiles
-    golang-go        # tests/integration/test_pprof.py: the real `go tool pprof` reads our profiles
+    golang-go        # tests/integration/test_inspect: a real Go runtime releasing with MADV_FREE
+    zlib1g-dev       # tools/: gzip of --format pprof profiles (test_pprof.py also runs go tool pprof)
     chromium         # tests/integration/test_html.py: the HTML report in a headless browser
 )
 

@@ -173,3 +173,15 @@ void lw_json_bool(struct lw_json *j, const char *key, bool v)
     member(j, key);
     fputs(v ? "true" : "false", j->f);
 }
+
+void lw_json_null(struct lw_json *j, const char *key)
+{
+    member(j, key);
+    fputs("null", j->f);
+}
+
+void lw_json_i64(struct lw_json *j, const char *key, int64_t v)
+{
+    member(j, key);
+    fprintf(j->f, "%" PRId64, v);
+}

@@ -37,6 +37,8 @@ void lw_json_string(struct lw_json *j, const char *key, const char *s);
 void lw_json_string_n(struct lw_json *j, const char *key, const char *s, size_t n);
 void lw_json_u64(struct lw_json *j, const char *key, uint64_t v);
 void lw_json_bool(struct lw_json *j, const char *key, bool v);
+void lw_json_null(struct lw_json *j, const char *key);
+void lw_json_i64(struct lw_json *j, const char *key, int64_t v);
 
 /* Write s[0..n) to f as a quoted, escaped JSON string. */
 void lw_json_escape(FILE *f, const char *s, size_t n);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "json.h"
+#include "waterfall.h"
 
 static void hex(struct lw_json *j, const char *key, uint64_t v)
 {
@@ -106,6 +107,12 @@ static int json_write(FILE *f, const struct lw_report *r)
     lw_json_u64(&j, "stale_blocks", t->stale_blocks);
     lw_json_u64(&j, "reentrant_calls", t->reentrant_calls);
     lw_json_object_end(&j);
+
+    struct lw_kview kv;
+    struct lw_waterfall wf;
+    lw_kview_from_snapshot(s, &kv);
+    lw_waterfall_build(&kv, &wf);
+    lw_kview_json(&j, &kv, &wf);
 
     lw_json_array_begin(&j, "modules", false);
     for (size_t i = 0; i < s->nmodules; i++) {

@@ -10,25 +10,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "waterfall.h"
 
 #define TEXT_DEFAULT_TOP 10
 
 /* "12.3 MiB" (or "512 B"). */
 static const char *human(uint64_t v, char *buf, size_t len)
 {
-    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    if (v < 1024) {
-        snprintf(buf, len, "%" PRIu64 " B", v);
-        return buf;
-    }
-    double d = (double)v / 1024;
-    size_t u = 0;
-    while (d >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
-        d /= 1024;
-        u++;
-    }
-    snprintf(buf, len, d >= 100 ? "%.0f %s" : "%.1f %s", d, units[u]);
-    return buf;
+    return lw_human(v, buf, len);
 }
 
 /* "  label   12.3 MiB (12897484 bytes)" without a newline. */
@@ -229,9 +218,20 @@ static void others(FILE *f, const struct lw_report *r)
     }
 }
 
+/* The kernel's view and the waterfall (1.2 snapshots). */
+static void kernel(FILE *f, const struct lw_report *r)
+{
+    struct lw_kview v;
+    struct lw_waterfall w;
+    lw_kview_from_snapshot(r->snap, &v);
+    lw_waterfall_build(&v, &w);
+    lw_kview_text(f, &v, &w);
+}
+
 static int text_write(FILE *f, const struct lw_report *r)
 {
     header(f, r);
+    kernel(f, r);
     totals(f, r);
     stacks(f, r);
     others(f, r);
