@@ -93,6 +93,20 @@ class HtmlTest(Case):
         self.assertEqual(console, [])
         for sec in ("totals", "flame", "stacks"):
             self.assertIn(sec, status["sections"])
+        # Sections the JSON report has today (the kernel's view) are drawn from it.
+        for key, sec in (("waterfall", "waterfall"), ("process_memory", "process-memory"),
+                         ("page_cache", "page-cache"), ("allocator_stats", "allocator-stats")):
+            if rep.get(key):
+                self.assertIn(sec, status["sections"], key)
+            else:
+                self.assertNotIn(sec, status["sections"], key)
+        if rep.get("waterfall"):
+            table = re.search(r'<table id="lw-waterfall">(.*?)</table>', dom, re.S).group(1)
+            self.assertEqual(table.count("<tr>") - 1, len(rep["waterfall"]))
+            heap = next(w for w in rep["waterfall"] if w["name"] == "heap_in_use")
+            self.assertEqual(heap["bytes"], rep["heap"]["inuse_bytes"])
+            self.assertIn("heap in use", table)
+        self.assertNotIn("other", status["sections"])  # every key of today's report is known
         fl = status["flame"]
         before = fl["before_click"]  # the page as drawn before the test hook's click
         self.assertEqual(before["top"], "cache_insert")  # the leak, as in the JSON report

@@ -170,6 +170,8 @@
         s.appendChild(el("p", { cls: "warn", text: "Not tracked (figures are lower bounds): " +
           lost.map(function (k) { return k.replace(/_/g, " ") + " " + fmtInt(d[k]); }).join(", ") }));
     }
+    if (typeof data.largest_part === "string" && data.largest_part)
+      s.appendChild(el("p", { id: "lw-largest", text: "Largest part of the memory: " + data.largest_part.replace(/_/g, " ") }));
     if (Array.isArray(data.waterfall) && data.waterfall.length) {
       status.sections.push("waterfall");
       var max = 0;
@@ -178,7 +180,9 @@
         w = w || {};
         var bar = el("div", { cls: "bar" });
         bar.style.width = (max > 0 && isNum(w.bytes) ? (100 * Math.abs(w.bytes) / max) : 0).toFixed(2) + "%";
-        return [w.name || "", fmtBytes(w.bytes), el("div", { cls: "barbox" }, [bar]), w.note || ""];
+        var name = String(w.name || "").replace(/_/g, " ");
+        var cell = w.name && w.name === data.largest_part ? el("strong", { text: name + " (largest part)" }) : name;
+        return [cell, fmtBytes(w.bytes), el("div", { cls: "barbox" }, [bar]), w.note || ""];
       });
       var wt = table(["where the memory is", "bytes", "", "note"], wrows, [1]);
       wt.id = "lw-waterfall";
@@ -198,10 +202,14 @@
     }
     if (Array.isArray(data.page_cache) && data.page_cache.length) {
       var pc = section("page-cache", "Page cache by file");
-      pc.appendChild(table(["file", "cached", "dirty"], data.page_cache.map(function (f) {
+      pc.appendChild(table(["file", "cached", "dirty", "file size", "state"], data.page_cache.map(function (f) {
         f = f || {};
-        return [f.path || "", fmtBytes(f.cached_bytes), fmtBytes(f.dirty_bytes)];
-      }), [1, 2]));
+        return [f.path || "", fmtBytes(f.cached_bytes), fmtBytes(f.dirty_bytes), fmtBytes(f.size_bytes), f.state || ""];
+      }), [1, 2, 3]));
+    }
+    if (data.allocator_stats && typeof data.allocator_stats === "object") {
+      var as = section("allocator-stats", "The allocator's own view");
+      as.appendChild(kvTable(data.allocator_stats));
     }
     if (data.threads && typeof data.threads === "object") {
       var t = section("threads", "Threads");
@@ -591,6 +599,7 @@
 
   function others() {
     var known = ["format", "process", "snapshot", "heap", "mappings", "allocator", "dropped", "modules", "stacks",
+      "allocator_stats", "largest_part",
       "waterfall", "process_memory", "cgroup", "page_cache", "leak_candidates", "series", "diff", "threads"];
     var extra = Object.keys(data).filter(function (k) { return known.indexOf(k) < 0; });
     if (!extra.length) return;
