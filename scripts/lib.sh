@@ -24,6 +24,8 @@ LW_PACKAGES=(
     binutils         # as/ld for gcc; nm in the tests
     heaptrack        # bench/: the comparison figures
     golang-go        # tests/integration/test_inspect: a real Go runtime releasing with MADV_FREE
+    zlib1g-dev       # tools/: gzip of --format pprof profiles (test_pprof.py also runs go tool pprof)
+    chromium         # tests/integration/test_html.py: the HTML report in a headless browser
 )
 
 # Absolute path of the repository root (the parent of scripts/).

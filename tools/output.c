@@ -11,7 +11,9 @@
 
 const struct lw_output *lw_output_find(const char *name)
 {
-    static const struct lw_output *const all[] = {&lw_output_text, &lw_output_json};
+    static const struct lw_output *const all[] = {&lw_output_text, &lw_output_json,
+                                                   &lw_output_pprof, &lw_output_folded,
+                                                   &lw_output_html};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (!strcmp(all[i]->name, name))
             return all[i];
@@ -46,4 +48,21 @@ void lw_output_other_command(FILE *f, const struct lw_selection *sel,
     } else {
         lw_cli_shell_quote(f, p->last);
     }
+}
+
+bool lw_output_value_parse(const char *name, enum lw_value *out)
+{
+    static const char *const names[] = {"inuse_bytes", "inuse_objects", "alloc_bytes",
+                                        "alloc_objects"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i])) {
+            *out = (enum lw_value)i;
+            return true;
+        }
+    return false;
+}
+
+bool lw_output_is_binary(const struct lw_output *fmt)
+{
+    return fmt == &lw_output_pprof;
 }

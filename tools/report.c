@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis.h"
 #include "cli.h"
@@ -29,11 +30,18 @@ static const char report_usage[] =
     "belong to one process; the last one (highest sequence number) is shown.\n"
     "\n"
     "Options:\n"
-    "  --format FMT    text (default) or json\n"
+    "  --format FMT    text (default), json, pprof (gzipped profile.proto for\n"
+    "                  go tool pprof; needs -o FILE on a terminal), folded (one\n"
+    "                  line per stack for flame graph tools) or html (one\n"
+    "                  self-contained page: charts, flame graph, tables)\n"
+    "  --value V       what folded stacks count: inuse_bytes (default),\n"
+    "                  inuse_objects, alloc_bytes or alloc_objects\n"
     "  --top N         show the N stacks holding the most memory\n"
-    "                  (default: 10 for text, all for json; 0: all)\n"
+    "                  (default: 10 for text, all for the others; 0: all;\n"
+    "                  pprof always holds every stack)\n"
     "  --pid PID       report process PID (of a directory or of the files)\n"
-    "  -o FILE         write the report to FILE instead of standard output\n"
+    "  -o, --output FILE\n"
+    "                  write the report to FILE instead of standard output\n"
     "  --debuginfod    let elfutils download missing debug info from the\n"
     "                  servers in DEBUGINFOD_URLS (off by default)\n"
     "  -h, --help      show this help\n"
@@ -46,12 +54,14 @@ static const char report_usage[] =
 
 int lw_report_main(int argc, char **argv)
 {
-    enum { OPT_FORMAT = 256, OPT_TOP, OPT_PID, OPT_DEBUGINFOD };
+    enum { OPT_FORMAT = 256, OPT_TOP, OPT_PID, OPT_DEBUGINFOD, OPT_VALUE };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, OPT_FORMAT},
         {"top", required_argument, NULL, OPT_TOP},
         {"pid", required_argument, NULL, OPT_PID},
         {"debuginfod", no_argument, NULL, OPT_DEBUGINFOD},
+        {"value", required_argument, NULL, OPT_VALUE},
+        {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -59,6 +69,7 @@ int lw_report_main(int argc, char **argv)
     const char *outfile = NULL;
     uint64_t top = 0, pid = 0;
     bool top_given = false;
+    enum lw_value value = LW_VALUE_INUSE_BYTES;
     struct lw_sym_options symopt = {0};
     int c;
     optind = 1;
@@ -67,7 +78,8 @@ int lw_report_main(int argc, char **argv)
         switch (c) {
         case OPT_FORMAT:
             if (!(fmt = lw_output_find(optarg))) {
-                lw_cli_error("report: --format %s: unknown format (text or json)", optarg);
+                lw_cli_error("report: --format %s: unknown format (text, json, pprof, folded or html)",
+                             optarg);
                 return LW_EXIT_USAGE;
             }
             break;
@@ -85,6 +97,13 @@ int lw_report_main(int argc, char **argv)
             }
             break;
         case OPT_DEBUGINFOD: symopt.debuginfod = true; break;
+        case OPT_VALUE:
+            if (!lw_output_value_parse(optarg, &value)) {
+                lw_cli_error("report: --value %s: unknown value (inuse_bytes, inuse_objects, "
+                             "alloc_bytes or alloc_objects)", optarg);
+                return LW_EXIT_USAGE;
+            }
+            break;
         case 'o': outfile = optarg; break;
         case 'h': fputs(report_usage, stdout); return LW_EXIT_OK;
         case ':':
@@ -99,6 +118,11 @@ int lw_report_main(int argc, char **argv)
                              argv[optind - 1]);
             return LW_EXIT_USAGE;
         }
+    }
+    if (lw_output_is_binary(fmt) && !outfile && isatty(STDOUT_FILENO)) {
+        lw_cli_error("report: --format %s writes binary data: give -o FILE (or redirect "
+                     "standard output)", fmt->name);
+        return LW_EXIT_USAGE;
     }
     if (optind >= argc) {
         lw_cli_error("report: no snapshot or directory given (see leakwatch report --help)");
@@ -143,6 +167,7 @@ int lw_report_main(int argc, char **argv)
         .top = top_given ? (top ? (size_t)top : SIZE_MAX) : 0,
         .sym = sym,
         .sel = &sel,
+        .value = value,
     };
     int wrc = fmt->write(f, &r);
     if (f != stdout) {

@@ -207,7 +207,7 @@ Test(cli, usage_errors_are_exit_2)
     const char *msgs[] = {
         "leakwatch: unknown verb 'frobnicate' (see leakwatch --help)\n",
         "leakwatch: report: no snapshot or directory given (see leakwatch report --help)\n",
-        "leakwatch: report: --format xml: unknown format (text or json)\n",
+        "leakwatch: report: --format xml: unknown format (text, json, pprof, folded or html)\n",
         "leakwatch: report: --top -1: not a number of stacks\n",
         "leakwatch: report: --pid abc: not a process id\n",
         "leakwatch: report: bad option '--nope' (see leakwatch report --help)\n",
