@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <link.h>
 #include <malloc.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@
 #include "lw_config.h"
 #include "stack.h"
 #include "state.h"
+#include "threads.h"
 #include "track.h"
 #include "trigger.h"
 
@@ -595,4 +597,20 @@ LW_EXPORT __attribute__((noreturn)) void _exit(int status)
 LW_EXPORT __attribute__((noreturn)) void _Exit(int status)
 {
     exit_now(real._Exit, status);
+}
+
+/* ---- threads: pthread_create ----
+ * Recorded by creation stack; the start routine is wrapped so its exit is
+ * seen too (threads.c). Our own threads (guard set) pass straight through. */
+
+LW_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    if (LW_UNLIKELY(!ready())) {
+        /* Another thread is initialising: wait for the real function. */
+        while (!boot())
+            sched_yield();
+    }
+    if (lw_tls.guard || !atomic_load_explicit(&lw_state.tracking, memory_order_relaxed))
+        return real.pthread_create(t, attr, fn, arg);
+    return lw_threads_create(real.pthread_create, t, attr, fn, arg);
 }
