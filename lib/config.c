@@ -339,7 +339,7 @@ int lw_config_load(struct lw_config *c, lw_config_get_fn get, void *get_arg, cha
         if (!lw_config_parse_duration(v, &c->interval_ns)) {
             report(err, err_arg, "INTERVAL", v,
                    "must be seconds (2, 0.5) or milliseconds (250ms), from 10ms to a week; "
-                   "no interval snapshots");
+                   "ignored, no interval snapshots");
             problems++;
         }
     }
@@ -348,10 +348,10 @@ int lw_config_load(struct lw_config *c, lw_config_get_fn get, void *get_arg, cha
             !lw_config_parse_pct(v, &c->threshold_pct)) {
             report(err, err_arg, "THRESHOLD", v,
                    "must be bytes (1536M, 1.5G; K/M/G/T are powers of 1024) or a share of the "
-                   "cgroup limit (80%); no threshold snapshots");
+                   "cgroup limit (80%); ignored, no threshold snapshots");
             problems++;
         } else if (c->threshold_bytes == 0 && c->threshold_pct == 0) {
-            report(err, err_arg, "THRESHOLD", v, "must be more than 0; no threshold snapshots");
+            report(err, err_arg, "THRESHOLD", v, "must be more than 0; ignored, no threshold snapshots");
             problems++;
         }
     }
@@ -359,7 +359,7 @@ int lw_config_load(struct lw_config *c, lw_config_get_fn get, void *get_arg, cha
         if (!lw_config_parse_size(v, &c->heap_threshold) || c->heap_threshold == 0) {
             c->heap_threshold = 0;
             report(err, err_arg, "HEAP_THRESHOLD", v,
-                   "must be bytes (512M, 1.5G; K/M/G/T are powers of 1024), more than 0; no heap "
+                   "must be bytes (512M, 1.5G; K/M/G/T are powers of 1024), more than 0; ignored, no heap "
                    "threshold snapshots");
             problems++;
         }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dump.h"
 #include "lw_config.h"
 #include "report.h"
 #include "run.h"
@@ -21,6 +22,8 @@ static const char usage[] =
     "                                     snapshots are written at exit and\n"
     "                                     on the snapshot signal\n"
     "  report [OPTIONS] SNAPSHOT...|DIR   show what a snapshot holds\n"
+    "  dump [--timeout SEC] PID           ask a process running under leakwatch\n"
+    "                                     for a snapshot now; prints its path\n"
     "\n"
     "  leakwatch VERB --help   options of a verb\n"
     "  leakwatch --version     print the version\n"
@@ -55,6 +58,8 @@ int main(int argc, char **argv)
         return lw_run_main(argc - 1, argv + 1);
     if (!strcmp(verb, "report"))
         return lw_report_main(argc - 1, argv + 1);
+    if (!strcmp(verb, "dump"))
+        return lw_dump_main(argc - 1, argv + 1);
     lw_cli_error("unknown verb '%s' (see leakwatch --help)", verb);
     return LW_EXIT_USAGE;
 }
