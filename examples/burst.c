@@ -17,6 +17,9 @@
  *         pause() without allocating, until SIGTERM
  *   burst --oscillate CYCLES --base MB --swing MB heap goes base+swing,
  *         base, base+swing... every 20 ms (the hysteresis tests)
+ *   burst --thread-exits                          four threads that end in
+ *         each way a thread can: return, pthread_exit, cancellation, and
+ *         detached; prints what join saw (the thread-tracking tests)
  */
 #include <pthread.h>
 #include <signal.h>
@@ -190,6 +193,62 @@ static int oscillate(int cycles, long base_mb, long swing_mb)
     return 0;
 }
 
+static void *returns(void *a)
+{
+    return (char *)a + 7;
+}
+
+static void *exits(void *a)
+{
+    pthread_exit((char *)a + 8);
+}
+
+static pthread_key_t key;
+static volatile int dtor_ran;
+
+static void key_dtor(void *v)
+{
+    dtor_ran = (int)(size_t)v;
+}
+
+static void *cancelled(void *a)
+{
+    pthread_setspecific(key, (void *)(size_t)42);
+    for (;;)
+        pause(); /* a cancellation point */
+    return a;
+}
+
+static void *detached(void *a)
+{
+    (void)a;
+    return NULL;
+}
+
+static int thread_exits(void)
+{
+    pthread_t t[3], d;
+    void *r[3];
+    pthread_key_create(&key, key_dtor);
+    pthread_create(&t[0], NULL, returns, NULL);
+    pthread_create(&t[1], NULL, exits, NULL);
+    pthread_create(&t[2], NULL, cancelled, NULL);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 1 << 20);
+    int rc = pthread_create(&d, &attr, detached, NULL);
+    pthread_attr_destroy(&attr);
+    sleep_ms(50);
+    pthread_cancel(t[2]);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], &r[i]);
+    sleep_ms(50); /* the detached one is done too */
+    printf("burst: joined %zu %zu %s, detached rc %d, key destructor %d\n", (size_t)r[0],
+           (size_t)r[1], r[2] == PTHREAD_CANCELED ? "canceled" : "?", rc, dtor_ran);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int idle = 0, serve = 0, cycles = 0;
@@ -207,6 +266,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--swing")) swing_mb = atol(v), i++;
         else if (!strcmp(a, "--idle")) idle = 1;
         else if (!strcmp(a, "--serve")) serve = 1;
+        else if (!strcmp(a, "--thread-exits")) return thread_exits();
         else {
             fprintf(stderr, "burst: unknown option %s\n", a);
             return 2;
