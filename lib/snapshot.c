@@ -415,7 +415,13 @@ static bool keep_init(void)
     if (!lw_state.cfg.keep || keep_ring)
         return true;
     keep_ring = lw_sys_map((size_t)lw_state.cfg.keep * KEEP_NAME, true);
-    return keep_ring != NULL;
+    if (!keep_ring)
+        return false;
+    /* Touch the first 64 KiB now (1024 names); beyond, a page per 64
+     * snapshots is touched as they come. */
+    uint32_t pre = lw_state.cfg.keep < 1024 ? lw_state.cfg.keep : 1024;
+    memset(keep_ring, 0, (size_t)pre * KEEP_NAME);
+    return true;
 }
 
 static void keep_note(const char *final)

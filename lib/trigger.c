@@ -47,6 +47,7 @@
 #include "watch.h"
 
 #define REQ_SIGNAL 0x1u
+#define REQ_HEAP 0x2u /* a heap-threshold snapshot handed over by a thread short of stack */
 #define HANDLER_STACK_MIN (64u * 1024u)
 
 static _Atomic uint32_t req;
@@ -132,6 +133,10 @@ static void on_signal(int sig, siginfo_t *info, void *uc)
     errno = saved;
 }
 
+static struct lw_rec_trigger heap_req;   /* under handover_lock */
+static _Atomic uint32_t heap_done;        /* handed-over snapshots written */
+static lw_mutex_t handover_lock = LW_MUTEX_INIT;
+
 static void *writer_main(void *arg)
 {
     (void)arg;
@@ -152,6 +157,11 @@ static void *writer_main(void *arg)
         uint32_t r = atomic_exchange(&req, 0);
         if (r & REQ_SIGNAL)
             lw_snapshot_write(LW_TRIGGER_SIGNAL, NULL, 0);
+        if (r & REQ_HEAP) {
+            lw_snapshot_write_trigger(&heap_req, NULL, 0);
+            atomic_fetch_add(&heap_done, 1);
+            lw_sys_futex_wake(&heap_done, 1 << 30);
+        }
         uint64_t now = lw_sys_monotonic_ns();
         if (every && now >= next) {
             lw_snapshot_write(LW_TRIGGER_INTERVAL, NULL, 0);
@@ -284,7 +294,10 @@ void lw_trigger_start(void)
                                         "signal are off");
         }
     }
-    if (lw_state.cfg.interval_ns)
+    /* An interval needs the writer; a usage threshold starts a watcher
+     * thread, after which the program is multi-threaded anyway and the
+     * writer may as well serve the dump signal at once. */
+    if (lw_state.cfg.interval_ns || lw_state.cfg.threshold_bytes || lw_state.cfg.threshold_pct)
         ensure_thread();
     lw_watch_start();
     lw_tls.guard = g;
@@ -367,6 +380,27 @@ static uint64_t heap_exact(void)
     return in > out ? in - out : 0;
 }
 
+/* The writer needs ~30 KiB of stack: a thread with less hands the
+ * snapshot to the writer thread and waits for it (bounded: 10 s). */
+static LW_COLD void heap_handover(const struct lw_rec_trigger *t)
+{
+    if (!atomic_load(&thread_running)) {
+        lw_log_warn(LW_WARN_THREAD, "a heap-threshold snapshot was skipped: the allocating "
+                                    "thread has too little stack left and there is no writer "
+                                    "thread");
+        return;
+    }
+    lw_mutex_lock(&handover_lock);
+    heap_req = *t;
+    uint32_t d = atomic_load(&heap_done);
+    atomic_fetch_or(&req, REQ_HEAP);
+    lw_sys_futex_wake(&req, 1);
+    uint64_t deadline = lw_sys_monotonic_ns() + 10000000000u;
+    while (atomic_load(&heap_done) == d && lw_sys_monotonic_ns() < deadline)
+        lw_sys_futex_wait(&heap_done, d, 100000000u);
+    lw_mutex_unlock(&handover_lock);
+}
+
 static LW_COLD void heap_cross(void)
 {
     lw_mutex_lock(&heap_lock);
@@ -382,7 +416,13 @@ static LW_COLD void heap_cross(void)
                                    .threshold_bytes = crossed, .observed_bytes = v};
         uint8_t was = lw_tls.internal;
         lw_tls.internal = 1;
-        lw_snapshot_write_trigger(&t, NULL, 0);
+        uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+        bool small = lw_tls.stack_lo > 1 && sp > lw_tls.stack_lo && sp <= lw_tls.stack_hi &&
+                     sp - lw_tls.stack_lo < HANDLER_STACK_MIN;
+        if (!small)
+            lw_snapshot_write_trigger(&t, NULL, 0);
+        else
+            heap_handover(&t);
         lw_tls.internal = was;
     }
 }
@@ -403,5 +443,6 @@ void lw_trigger_heap_flush(void)
 static void heap_fork_child(void)
 {
     lw_mutex_reset(&heap_lock);
+    lw_mutex_reset(&handover_lock);
 }
 
