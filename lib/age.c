@@ -71,29 +71,44 @@ void lw_age_fork_child(void)
     /* Blocks inherited from the parent keep their stamps: same origin. */
 }
 
+/* Ages only grow with older stamps, so each bucket is a range of stamps:
+ * bucket b holds the stamps <= edge[b] (and > edge[b+1]), edge[b] being
+ * the newest stamp at least bucket_s[b] old. Computed once per snapshot;
+ * a block then costs a few compares, no division. */
 struct scan {
-    uint32_t lo, hi; /* stack ids [lo, hi) */
-    uint64_t now;    /* ns since the origin */
+    uint32_t lo, hi;     /* stack ids [lo, hi) */
+    int32_t edge[NB];    /* -1: no stamp is that old */
 };
 
-static inline uint32_t bucket_of(uint64_t age_ns)
+static int32_t newest_stamp_older_than(uint64_t now, uint64_t age)
 {
-    uint64_t s = age_ns / 1000000000u;
-    uint32_t b = 0;
-    while (b + 1 < NB && s >= bucket_s[b + 1])
-        b++;
-    return b;
+    if (now < age)
+        return -1;
+    uint64_t when = now - age;
+    int32_t lo = 0, hi = 0xffff, best = -1; /* mid_ns is increasing in the stamp */
+    while (lo <= hi) {
+        int32_t m = (lo + hi) / 2;
+        if (lw_age_stamp_mid_ns((uint32_t)m) <= when) {
+            best = m;
+            lo = m + 1;
+        } else {
+            hi = m - 1;
+        }
+    }
+    return best;
 }
 
 static void scan_one(uintptr_t addr, const struct lw_block *b, void *arg)
 {
     (void)addr;
-    struct scan *s = arg;
+    const struct scan *s = arg;
     if (b->stack < s->lo || b->stack >= s->hi)
         return;
-    uint64_t born = lw_age_stamp_mid_ns(b->epoch);
-    uint64_t age = s->now > born ? s->now - born : 0;
-    struct cell *c = &scratch[(size_t)(b->stack - s->lo) * NB + bucket_of(age)];
+    int32_t st = (int32_t)b->epoch;
+    uint32_t k = 0;
+    while (k + 1 < NB && st <= s->edge[k + 1])
+        k++;
+    struct cell *c = &scratch[(size_t)(b->stack - s->lo) * NB + k];
     c->bytes += b->size;
     c->objects++;
 }
@@ -107,8 +122,14 @@ void lw_age_write(struct lw_out *o)
     uint64_t now_abs = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     uint32_t n = lw_stack_count();
     want_stacks = n;
+    struct scan s;
+    for (uint32_t b = 0; b < NB; b++)
+        s.edge[b] = b ? newest_stamp_older_than(now_abs - lw_age_base_ns,
+                                                (uint64_t)bucket_s[b] * 1000000000u)
+                      : 0xffff;
     for (uint32_t lo = 1; lo <= n && !o->err; lo += cap_stacks) {
-        struct scan s = {lo, lo + cap_stacks, now_abs - lw_age_base_ns};
+        s.lo = lo;
+        s.hi = lo + cap_stacks;
         if (s.hi > n + 1)
             s.hi = n + 1;
         memset(scratch, 0, (size_t)(s.hi - s.lo) * NB * sizeof(struct cell));
@@ -140,6 +161,9 @@ void lw_age_write(struct lw_out *o)
 
 void lw_age_grow(void)
 {
+    uint32_t n = lw_stack_count();
+    if (n > want_stacks)
+        want_stacks = n;
     if (want_stacks <= cap_stacks)
         return;
     uint32_t cap = cap_stacks;
@@ -153,6 +177,11 @@ void lw_age_grow(void)
     scratch = c;
     scratch_len = len;
     cap_stacks = cap;
+}
+
+uint32_t lw_age_capacity(void)
+{
+    return cap_stacks;
 }
 
 uint64_t lw_age_memory_bytes(void)

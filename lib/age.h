@@ -62,10 +62,16 @@ struct lw_rec_totals;
 /* Scan the live table and write one AGE record per heap stack with live
  * blocks. Writer only (holds the writer's lock). Returns scratch bytes. */
 void lw_age_write(struct lw_out *o);
+/* Stacks the scratch holds (one pass of the table covers that many). */
+uint32_t lw_age_capacity(void);
 /* Memory the age scan keeps reserved. */
 uint64_t lw_age_memory_bytes(void);
-/* After a write: grow the scratch for the stacks seen (not under memory
- * pressure; the next write then needs one pass). */
+/* Grow the scratch, ahead of need, when the stack table has outgrown it
+ * (to 1.5x the stacks, doubling). Called after each write and by the
+ * helper threads and the heap-threshold path from time to time, so that a
+ * write finds it large enough and scans the table once; a write that finds
+ * it too small makes more passes instead of asking for memory. Not
+ * thread-safe: callers hold the writer's lock (lw_snapshot_reserve). */
 void lw_age_grow(void);
 
 #endif

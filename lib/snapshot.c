@@ -451,6 +451,17 @@ static void keep_note(const char *final)
 static int write_snapshot(uint32_t trigger, const struct lw_rec_trigger *ti, char *path_out,
                           size_t path_len);
 
+void lw_snapshot_reserve(void)
+{
+    if (LW_LIKELY(lw_stack_count() <= lw_age_capacity()))
+        return;
+    uint32_t free_word = 0;
+    if (!atomic_compare_exchange_strong(&wlock.word, &free_word, 1))
+        return; /* a write is running: it grows them when done */
+    lw_age_grow();
+    lw_mutex_unlock(&wlock);
+}
+
 int lw_snapshot_write(uint32_t trigger, char *path_out, size_t path_len)
 {
     return write_snapshot(trigger, NULL, path_out, path_len);

@@ -171,8 +171,10 @@ static void *writer_main(void *arg)
         }
         atomic_store(&writer_busy, 0);
         lw_sys_futex_wake(&writer_busy, 1);
+        lw_snapshot_reserve();
+        /* Without an interval, wake once a second to grow the reserves. */
         if (!atomic_load(&req))
-            lw_sys_futex_wait(&req, 0, every ? next - now : 0);
+            lw_sys_futex_wait(&req, 0, every ? next - now : 1000000000u);
     }
     return NULL;
 }
@@ -433,6 +435,8 @@ void lw_trigger_heap_flush(void)
     lw_heap_delta = 0;
     if (!lw_heap_watch || !d)
         return;
+    if (d > 0)
+        lw_snapshot_reserve(); /* grow the writer's scratch while memory is there */
     int64_t tot = atomic_fetch_add_explicit(&heap_total, d, memory_order_relaxed) + d;
     uint64_t u = tot > 0 ? (uint64_t)tot : 0;
     if (LW_UNLIKELY(u >= atomic_load_explicit(&heap_hi, memory_order_relaxed) ||

@@ -213,7 +213,13 @@ static void *watch_main(void *arg)
                     continue;
             }
         }
+        lw_snapshot_reserve();
         if (how == LW_WATCH_EVENTFD) {
+            /* Wait for the kernel's notification; wake once a second to
+             * grow the writer's reserves. */
+            struct pollfd pfd = {efd, POLLIN, 0};
+            if (poll(&pfd, 1, 1000) == 0)
+                continue;
             uint64_t n;
             ssize_t r = read(efd, &n, sizeof n);
             if (r < 0 && errno != EINTR) {
