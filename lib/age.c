@@ -18,6 +18,18 @@
 #include "table.h"
 
 uint64_t lw_age_base_ns;
+_Atomic uint32_t lw_age_published;
+
+uint64_t lw_age_publish(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    uint64_t ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - lw_age_base_ns;
+    atomic_store_explicit(&lw_age_published, lw_age_stamp_of_tick(ns >> LW_AGE_TICK_SHIFT) + 1,
+                          memory_order_relaxed);
+    uint64_t tick = UINT64_C(1) << LW_AGE_TICK_SHIFT;
+    return tick - (ns & (tick - 1)) + 1000000u; /* just past the boundary (the coarse clock lags) */
+}
 
 /* Bucket lower bounds, seconds. */
 static const uint32_t bucket_s[] = {0,   1,    2,    5,    10,    30,    60,     120,
@@ -68,7 +80,9 @@ bool lw_age_init(void)
 
 void lw_age_fork_child(void)
 {
-    /* Blocks inherited from the parent keep their stamps: same origin. */
+    /* Blocks inherited from the parent keep their stamps: same origin. The
+     * writer thread that published stamps is gone: read the clock again. */
+    atomic_store(&lw_age_published, 0);
 }
 
 /* Ages only grow with older stamps, so each bucket is a range of stamps:

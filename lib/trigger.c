@@ -172,9 +172,13 @@ static void *writer_main(void *arg)
         atomic_store(&writer_busy, 0);
         lw_sys_futex_wake(&writer_busy, 1);
         lw_snapshot_reserve();
-        /* Without an interval, wake once a second to grow the reserves. */
+        /* Wake at the next tick of the allocation clock to publish it (the
+         * hot path then reads no clock), or at the next interval. */
+        uint64_t wait = lw_age_publish();
+        if (every && next - now < wait)
+            wait = next > now ? next - now : 1;
         if (!atomic_load(&req))
-            lw_sys_futex_wait(&req, 0, every ? next - now : 1000000000u);
+            lw_sys_futex_wait(&req, 0, wait);
     }
     return NULL;
 }
@@ -271,6 +275,7 @@ static void fork_child(void)
     atomic_store(&exit_written, false);
     lw_threads_fork_child();
     lw_watch_fork_child();
+    lw_age_fork_child();
     heap_fork_child();
     /* A child that forked with interval or threshold snapshots on gets its
      * own threads from its first hook call (none can be started here). */
