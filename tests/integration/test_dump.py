@@ -88,12 +88,20 @@ class DumpTest(Case):
         out = os.path.join(self.tmpdir(), "snaps")
         p = self.spawn(["--idle", "--ids", "1000"], out)
         self.assertEqual(threads_of(p.pid), 1)
+        time.sleep(1.3)
         for seq in (0, 1):
             path = self.dump(p.pid).stdout.decode().strip()
             rep = lwtest.report(path)
             self.assertEqual(rep["snapshot"]["seq"], seq)
             self.assertEqual(rep["snapshot"]["trigger"], "signal")
             self.assertFunction(rep, "build_id_map", "heap", 1000 + 2, 1000 * 16 + 8 * 501 + 24)
+            # one snapshot is enough for ages: the map was built ~1.3 s ago
+            # (clock resolution 0.134 s): every block in the [1 s, 2 s) bucket
+            ages = lwsnap.parse(path)["ages"]
+            for st in rep["stacks"]:
+                if lwtest.frame0(st) == "build_id_map":
+                    self.assertEqual(ages[st["id"]], [(10 ** 9, st["inuse_bytes"],
+                                                       st["inuse_objects"])], st)
         self.assertEqual(threads_of(p.pid), 1, "dump started no thread in a single-threaded program")
 
     def test_errors(self):
