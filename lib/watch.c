@@ -76,6 +76,7 @@ static char scratch[65536];
 static uint64_t line;
 static uint32_t source;
 static int usage_fd = -1;
+static int efd = -1; /* the registered eventfd (cgroup v1) */
 static _Atomic bool started;
 static enum lw_watch_how how;
 
@@ -135,12 +136,12 @@ static bool read_usage(uint64_t *v)
 /* Register the lines that matter now on a fresh eventfd; -1 on failure. */
 static int arm_eventfd(const struct lw_hyst *h)
 {
-    int efd = high_fd(eventfd(0, EFD_CLOEXEC));
-    if (efd < 0)
+    int nfd = high_fd(eventfd(0, EFD_CLOEXEC));
+    if (nfd < 0)
         return -1;
     int cfd = open(cg.control, O_WRONLY | O_CLOEXEC);
     if (cfd < 0) {
-        close(efd);
+        close(nfd);
         return -1;
     }
     uint64_t lines[2] = {h->next, h->armed ? 0 : h->rearm};
@@ -150,7 +151,7 @@ static int arm_eventfd(const struct lw_hyst *h)
             continue;
         char msg[64];
         struct lw_strbuf s = LW_STRBUF_INIT(msg, sizeof msg);
-        lw_strbuf_putu(&s, (uint64_t)efd);
+        lw_strbuf_putu(&s, (uint64_t)nfd);
         lw_strbuf_puts(&s, " ");
         lw_strbuf_putu(&s, (uint64_t)usage_fd);
         lw_strbuf_puts(&s, " ");
@@ -159,10 +160,10 @@ static int arm_eventfd(const struct lw_hyst *h)
     }
     close(cfd);
     if (!ok) {
-        close(efd);
+        close(nfd);
         return -1;
     }
-    return efd;
+    return nfd;
 }
 
 static void fire(uint64_t crossed, uint64_t seen)
@@ -187,7 +188,6 @@ static void *watch_main(void *arg)
     pthread_sigmask(SIG_SETMASK, &all, NULL);
     struct lw_hyst h;
     lw_hyst_init(&h, line, lw_watch_step(line));
-    int efd = -1;
     for (;;) {
         uint64_t v, crossed;
         bool was_armed = h.armed;
@@ -303,7 +303,9 @@ void lw_watch_fork_child(void)
      * reopened by the next start. */
     if (usage_fd >= 0)
         close(usage_fd);
-    usage_fd = -1;
+    if (efd >= 0)
+        close(efd); /* else it keeps the parent's registration alive */
+    usage_fd = efd = -1;
     atomic_store(&started, false);
 }
 
