@@ -45,6 +45,7 @@ static struct cell *scratch; /* [cap_stacks][NB] */
 static size_t scratch_len;
 static uint32_t cap_stacks;
 static uint32_t want_stacks; /* what the last write needed */
+static uint32_t failed_at;   /* a grow for this many stacks failed: wait for twice as many */
 
 static struct cell *map_cells(uint32_t stacks, size_t *len)
 {
@@ -178,15 +179,17 @@ void lw_age_grow(void)
     uint32_t n = lw_stack_count();
     if (n > want_stacks)
         want_stacks = n;
-    if (want_stacks <= cap_stacks)
+    if (want_stacks <= cap_stacks || (failed_at && want_stacks < failed_at * 2))
         return;
     uint32_t cap = cap_stacks;
     while (cap < want_stacks + want_stacks / 2)
         cap *= 2;
     size_t len;
     struct cell *c = map_cells(cap, &len);
-    if (!c)
-        return; /* keep the small one: more passes, same result */
+    if (!c) {
+        failed_at = want_stacks; /* keep the small one: more passes, same result */
+        return;
+    }
     lw_sys_unmap(scratch, scratch_len);
     scratch = c;
     scratch_len = len;

@@ -110,8 +110,28 @@ static bool parse_u64(const char *p, uint64_t *out)
     return true;
 }
 
-/* The watched value now; false if it cannot be read. */
+static int high_fd(int fd);
+
+/* The usage file: cgroup usage or /proc/self/statm. */
+static const char *usage_path(void)
+{
+    return source == LW_WATCH_CGROUP_USAGE ? cg.usage : "/proc/self/statm";
+}
+
+static bool read_usage_once(uint64_t *v);
+
+/* The watched value now; false if it cannot be read. A daemon that closed
+ * every descriptor took ours: open it again, once per failure. */
 static bool read_usage(uint64_t *v)
+{
+    if (read_usage_once(v))
+        return true;
+    /* Never close it: if the number was reused, it is the program's now. */
+    usage_fd = high_fd(open(usage_path(), O_RDONLY | O_CLOEXEC));
+    return read_usage_once(v);
+}
+
+static bool read_usage_once(uint64_t *v)
 {
     char b[128];
     if (source == LW_WATCH_CGROUP_USAGE) {
