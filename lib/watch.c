@@ -126,7 +126,10 @@ static bool read_usage(uint64_t *v)
 {
     if (read_usage_once(v))
         return true;
-    /* Never close it: if the number was reused, it is the program's now. */
+    /* Reopen only if the number is free (closed under us); never close it:
+     * if it was reused, it is the program's now. */
+    if (usage_fd >= 0 && !(fcntl(usage_fd, F_GETFD) == -1 && errno == EBADF))
+        return false;
     usage_fd = high_fd(open(usage_path(), O_RDONLY | O_CLOEXEC));
     return read_usage_once(v);
 }
