@@ -144,6 +144,23 @@ class OomTest(Case):
         self.assertIn(".threshold.lwsnap", snaps[0])
         self.check_snapshot(snaps[0], "threshold", 2, 100 * MIB)
 
+    def test_percentage_without_a_limit(self):
+        base = own_memory_cgroup()
+        if base and effective_limit(base):
+            self.skipTest("this process has a memory cgroup limit")
+        out = os.path.join(self.tmpdir(), "snaps")
+        # leakwatch run refuses before starting anything
+        res = lwtest.leakwatch_run([lwtest.PROGS["burst"], "--thread-exits"], out,
+                                   ["--threshold", "80%"], check_rc=2)
+        self.assertEqual(res.stdout, b"")
+        self.assertIn(b"--threshold 80%: a percentage needs a memory cgroup limit", res.stderr)
+        # a bare preload warns once and runs with that trigger off
+        res = lwtest.run([lwtest.PROGS["burst"], "--thread-exits"],
+                         env=lwtest.preload_env(out, LEAKWATCH_THRESHOLD="80%"), check_rc=0)
+        self.assertEqual(res.stderr.count(b"no memory cgroup limit; threshold snapshots are off"),
+                         1, res.stderr)
+        self.assertEqual(len(lwtest.snapshot_files(out)), 1)
+
     def test_heap_threshold_written_by_the_allocating_thread(self):
         out = os.path.join(self.tmpdir(), "snaps")
         res = lwtest.leakwatch_run([lwtest.PROGS["burst"], *BURST, "--kill-at-rss", "200"], out,
