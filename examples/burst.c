@@ -17,6 +17,9 @@
  *         pause() without allocating, until SIGTERM
  *   burst --oscillate CYCLES --base MB --swing MB heap goes base+swing,
  *         base, base+swing... every 20 ms (the hysteresis tests)
+ *   burst --small-stack MB                        a thread with a 64 KiB stack
+ *         allocates MB MiB in 64 KiB blocks, then frees them (a heap
+ *         threshold crossed there is written by leakwatch's writer thread)
  *   burst --thread-exits                          four threads that end in
  *         each way a thread can: return, pthread_exit, cancellation, and
  *         detached; prints what join saw (the thread-tracking tests)
@@ -249,6 +252,35 @@ static int thread_exits(void)
     return 0;
 }
 
+static void *small_stack_worker(void *arg)
+{
+    size_t n = (size_t)arg * 16; /* 64 KiB blocks */
+    void **blocks = calloc(n, sizeof *blocks);
+    for (size_t i = 0; i < n; i++) {
+        blocks[i] = malloc(64 << 10);
+        memset(blocks[i], 3, 64 << 10);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(blocks[i]);
+    free(blocks);
+    return (void *)n;
+}
+
+static int small_stack(long mb)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    void *r;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 << 10);
+    if (pthread_create(&t, &attr, small_stack_worker, (void *)(size_t)mb) != 0)
+        return 1;
+    pthread_attr_destroy(&attr);
+    pthread_join(t, &r);
+    printf("burst: %zu blocks on a 64 KiB stack\n", (size_t)r);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int idle = 0, serve = 0, cycles = 0;
@@ -267,6 +299,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--idle")) idle = 1;
         else if (!strcmp(a, "--serve")) serve = 1;
         else if (!strcmp(a, "--thread-exits")) return thread_exits();
+        else if (!strcmp(a, "--small-stack")) return small_stack(atol(v));
         else {
             fprintf(stderr, "burst: unknown option %s\n", a);
             return 2;

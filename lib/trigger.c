@@ -185,7 +185,8 @@ static void *writer_main(void *arg)
 
 static void start_thread(void)
 {
-    if (lw_state.cfg.signo == LW_SIG_OFF && !lw_state.cfg.interval_ns)
+    if (lw_state.cfg.signo == LW_SIG_OFF && !lw_state.cfg.interval_ns &&
+        !lw_state.cfg.heap_threshold)
         return;
     pthread_attr_t attr;
     pthread_t t;
@@ -220,7 +221,10 @@ static void ensure_thread(void)
 
 void lw_trigger_program_threaded(void)
 {
-    if (!atomic_load(&thread_starting) && lw_state.cfg.signo != LW_SIG_OFF) {
+    /* The writer also takes heap-threshold snapshots from threads short of
+     * stack; a single-threaded program's main thread never is. */
+    if (!atomic_load(&thread_starting) &&
+        (lw_state.cfg.signo != LW_SIG_OFF || lw_state.cfg.heap_threshold)) {
         uint8_t g = lw_tls.guard;
         lw_tls.guard = 1;
         ensure_thread();

@@ -37,6 +37,20 @@ class HysteresisTest(Case):
         snaps, files = self.oscillate(6, 20, 20, ["--heap-threshold", "35M", "--keep", "2"])
         self.assertEqual(len(files), 2, files)
 
+    def test_heap_threshold_on_a_thread_with_a_small_stack(self):
+        # 64 KiB of stack cannot hold the writer: the thread hands the
+        # snapshot to the writer thread and waits for it
+        out = os.path.join(self.tmpdir(), "snaps")
+        res = lwtest.leakwatch_run([lwtest.PROGS["burst"], "--small-stack", "32"], out,
+                                   ["--heap-threshold", "16M"], check_rc=0)
+        self.assertEqual(res.stdout, b"burst: 512 blocks on a 64 KiB stack\n")
+        self.assertNotIn(b"skipped", res.stderr)
+        snaps = [f for f in lwtest.snapshot_files(out) if ".heap-threshold." in f]
+        self.assertGreaterEqual(len(snaps), 1)
+        t = lwsnap.parse(snaps[0])["trigger_rec"]
+        self.assertEqual((t["trigger"], t["threshold"]), ("heap-threshold", 16 * MIB))
+        self.assertGreaterEqual(t["observed"], 16 * MIB)
+
     def test_rss_hovering_writes_a_bounded_number(self):
         # RSS ~ base + a few MiB of program and leakwatch; line 60 MiB, step
         # 30 MiB: re-armed only below 30 MiB, next high 90+: one snapshot
