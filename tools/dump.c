@@ -4,7 +4,9 @@
  * (lib/config.c: same defaults, same parsing), checks that
  * libleakwatch.so is mapped (/proc/PID/maps) and that the snapshot signal
  * is caught (/proc/PID/status SigCgt), sends the signal, and waits for a
- * new `<comm>.PID.<seq>.signal.lwsnap` in the output directory.
+ * new `<comm>.PID.<seq>.signal.lwsnap` in the output directory (seen
+ * through /proc/PID/root when the process has another root: a container).
+ * File names carry the pid the process sees itself (its last NSpid).
  * Exit: 0 the path was printed; 1 the process is not running, not under
  * leakwatch, has signal snapshots off, cannot be inspected (permission),
  * or wrote nothing in time; 2 usage.
@@ -305,12 +307,36 @@ int lw_dump_main(int argc, char **argv)
                      "replaced leakwatch's handler, or tracking is off in it", pid, signame);
         return LW_EXIT_INPUT;
     }
-    free(status);
 
+    /* A process in another mount namespace (a container) writes into its
+     * own root: look there. */
+    char dir[PATH_MAX + 64];
+    struct stat ours_root, its_root;
+    snprintf(path, sizeof path, "/proc/%ld/root", pid);
+    if (stat("/", &ours_root) == 0 && stat(path, &its_root) == 0 &&
+        (ours_root.st_dev != its_root.st_dev || ours_root.st_ino != its_root.st_ino))
+        snprintf(dir, sizeof dir, "/proc/%ld/root%s", pid, cfg.output);
+    else
+        snprintf(dir, sizeof dir, "%s", cfg.output);
+    /* File names carry the pid the process sees itself (NSpid's last). */
+    long own_pid = pid;
+    const char *ns = strstr(status, "\nNSpid:");
+    if (ns) {
+        char *q = (char *)ns + 7;
+        for (;;) {
+            char *end;
+            long v = strtol(q, &end, 10);
+            if (end == q)
+                break;
+            own_pid = v;
+            q = end;
+        }
+    }
     char pidpart[32];
-    snprintf(pidpart, sizeof pidpart, ".%ld.", pid);
+    snprintf(pidpart, sizeof pidpart, ".%ld.", own_pid);
+    free(status);
     struct seen before;
-    list(cfg.output, pidpart, &before);
+    list(dir, pidpart, &before);
     if (kill((pid_t)pid, cfg.signo) != 0) {
         int err = errno;
         free_seen(&before);
@@ -325,10 +351,10 @@ int lw_dump_main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         struct seen after;
-        list(cfg.output, pidpart, &after);
+        list(dir, pidpart, &after);
         for (size_t i = 0; i < after.n; i++) {
             if (!in(&before, after.v[i])) {
-                printf("%s/%s\n", cfg.output, after.v[i]);
+                printf("%s/%s\n", dir, after.v[i]);
                 free_seen(&after);
                 free_seen(&before);
                 return LW_EXIT_OK;
@@ -350,6 +376,6 @@ int lw_dump_main(int argc, char **argv)
     free_seen(&before);
     lw_cli_error("dump: process %ld wrote no snapshot into %s within %g s after %s (is the "
                  "directory writable by it? its stderr says why if a write failed)",
-                 pid, cfg.output, timeout, signame);
+                 pid, dir, timeout, signame);
     return LW_EXIT_INPUT;
 }
