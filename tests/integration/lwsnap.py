@@ -2,6 +2,7 @@
 STACK kinds, THREAD, AGE, TRIGGER), for tests that check them before the
 report shows them. Layouts from include/lw_format.h; checks lengths."""
 
+import os
 import struct
 
 TAG_PROCESS, TAG_STACK, TAG_THREAD, TAG_AGE, TAG_TRIGGER, TAG_END = 1, 4, 9, 10, 11, 0x454E44
@@ -55,3 +56,51 @@ def parse(path):
             res["trigger_rec"] = dict(trigger=TRIGGERS.get(trig), source=source, threshold=line,
                                       observed=seen, limit=limit)
     return res
+
+
+def memory_limit():
+    """The memory cgroup limit that applies to this process (the tightest
+    from its cgroup up), in bytes, or 0: the same rule as lib/cgroup.c, for
+    tests that watch RSS (which leakwatch does only without a limit)."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+        with open("/proc/self/mountinfo") as f:
+            mounts = f.read().splitlines()
+    except OSError:
+        return 0
+    for v2 in (False, True):
+        rel = None
+        for line in lines:
+            num, ctrls, path = line.split(":", 2)
+            if (v2 and num == "0" and ctrls == "") or (not v2 and "memory" in ctrls.split(",")):
+                rel = path
+        if rel is None:
+            continue
+        for m in mounts:
+            pre, _, post = m.partition(" - ")
+            f, g = pre.split(), post.split()
+            if not g or (g[0] != ("cgroup2" if v2 else "cgroup")) or \
+                    (not v2 and "memory" not in g[2].split(",")):
+                continue
+            root, mnt = f[3], f[4]
+            sub = rel[len(root):] if root != "/" and rel.startswith(root) else rel
+            d = mnt + (sub if sub != "/" else "")
+            usage = "memory.current" if v2 else "memory.usage_in_bytes"
+            if not os.path.exists(os.path.join(d, usage)):
+                break
+            lim = 0
+            while d.startswith(mnt):
+                try:
+                    with open(os.path.join(d, "memory.max" if v2 else "memory.limit_in_bytes")) as lf:
+                        t = lf.read().strip()
+                    val = 0 if t == "max" else int(t)
+                    if 0 < val < (1 << 60) and (not lim or val < lim):
+                        lim = val
+                except (OSError, ValueError):
+                    pass
+                if d == mnt:
+                    break
+                d = os.path.dirname(d)
+            return lim
+    return 0

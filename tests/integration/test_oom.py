@@ -43,21 +43,6 @@ def own_memory_cgroup():
     return None
 
 
-def effective_limit(path, mount_depth_stop="/sys/fs/cgroup"):
-    lim = 0
-    p = path
-    while p.startswith(mount_depth_stop) and len(p) > len(mount_depth_stop):
-        try:
-            with open(os.path.join(p, "memory.limit_in_bytes")) as f:
-                v = int(f.read())
-            if v < (1 << 60) and (not lim or v < lim):
-                lim = v
-        except (OSError, ValueError):
-            pass
-        p = os.path.dirname(p)
-    return lim
-
-
 def heap_stacks(rep):
     return [s for s in rep["stacks"] if s["kind"] == "heap"]
 
@@ -131,8 +116,7 @@ class OomTest(Case):
         self.check_snapshot(snaps[0], "threshold", 1, limit * 80 // 100, limit)
 
     def test_byte_threshold_on_rss(self):
-        base = own_memory_cgroup()
-        if base and effective_limit(base):
+        if lwsnap.memory_limit():
             self.skipTest("this process has a memory cgroup limit: the threshold watches the "
                           "cgroup's usage, not RSS (the cgroup test covers that)")
         out = os.path.join(self.tmpdir(), "snaps")
@@ -145,8 +129,7 @@ class OomTest(Case):
         self.check_snapshot(snaps[0], "threshold", 2, 100 * MIB)
 
     def test_percentage_without_a_limit(self):
-        base = own_memory_cgroup()
-        if base and effective_limit(base):
+        if lwsnap.memory_limit():
             self.skipTest("this process has a memory cgroup limit")
         out = os.path.join(self.tmpdir(), "snaps")
         # leakwatch run refuses before starting anything
