@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <link.h>
 #include <malloc.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -605,10 +604,17 @@ LW_EXPORT __attribute__((noreturn)) void _Exit(int status)
 
 LW_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-    if (LW_UNLIKELY(!ready())) {
-        /* Another thread is initialising: wait for the real function. */
-        while (!boot())
-            sched_yield();
+    if (LW_UNLIKELY(!ready()) && !boot()) {
+        /* Another thread is initialising (it may wait for a loader lock
+         * this thread holds): create the thread untracked, resolving the
+         * real function ourselves (dlsym(RTLD_NEXT) of a name that exists
+         * allocates nothing). */
+        int (*fn_real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *) =
+            real.pthread_create;
+        if (!fn_real)
+            fn_real = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
+                dlsym(RTLD_NEXT, "pthread_create");
+        return fn_real ? fn_real(t, attr, fn, arg) : EAGAIN;
     }
     if (lw_tls.guard || !atomic_load_explicit(&lw_state.tracking, memory_order_relaxed))
         return real.pthread_create(t, attr, fn, arg);
