@@ -10,10 +10,14 @@
  * signal handler gets riskier), so it starts only when that cost is
  * already paid or asked for:
  * 1. at start-up (the constructor, never a dlopen) when LEAKWATCH_INTERVAL
- *    is set: interval snapshots need a clock; the user asked for it;
- * 2. when the program starts its first thread (pthread_create hook): it is
- *    multi-threaded from then on anyway, so a dump request is served at
- *    once even if the program then sleeps without allocating;
+ *    is set (interval snapshots need a clock; the user asked for it) or
+ *    LEAKWATCH_THRESHOLD (its watcher thread makes the process
+ *    multi-threaded anyway);
+ * 2. when the program starts its first thread (pthread_create hook), if
+ *    the dump signal or a heap threshold is on: it is multi-threaded from
+ *    then on anyway, so a dump request is served at once even if the
+ *    program then sleeps without allocating, and a thread short of stack
+ *    can hand its heap-threshold snapshot over;
  * 3. at the first hook call after a request (the old lazy path).
  * What is left is a single-threaded program that sleeps without
  * allocating. There the signal handler writes the snapshot itself, when

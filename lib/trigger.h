@@ -3,8 +3,9 @@
  * sets a flag and wakes the writer thread with a futex), program exit, and
  * the fork handlers that keep a child's state whole; interval snapshots
  * and the heap threshold. When the writer thread starts (see trigger.c):
- * at start-up if an interval is set, when the program starts its first
- * thread, or at the first hook call after a request. A single-threaded
+ * at start-up if an interval or a usage threshold is set, when the
+ * program starts its first thread, or at the first hook call after a
+ * request. A single-threaded
  * program that asks for nothing stays single-threaded (glibc's
  * single-thread paths, unshare(CLONE_NEWUSER), fork in signal handlers).
  * The writer blocks every signal but the dump signal and never allocates.
