@@ -120,6 +120,105 @@ void lw_config_signal_name(int signo, char *buf, size_t len)
     lw_strbuf_putu(&b, (unsigned long)signo);
 }
 
+/* Digits with an optional fraction, scaled by `unit` (an integer): the
+ * fraction is applied exactly to 9 digits. false on overflow or junk; *end
+ * is where the number stopped. */
+static bool parse_scaled(const char *s, uint64_t unit, uint64_t *out, const char **end)
+{
+    uint64_t whole = 0, frac = 0, frac_div = 1;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (whole > (UINT64_MAX - 9) / 10)
+            return false;
+        whole = whole * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return false;
+        for (; *p >= '0' && *p <= '9'; p++)
+            if (frac_div < 1000000000u) {
+                frac = frac * 10 + (uint64_t)(*p - '0');
+                frac_div *= 10;
+            }
+    }
+    if (unit && whole > UINT64_MAX / unit)
+        return false;
+    uint64_t v = whole * unit;
+    /* frac/frac_div of a unit, without overflowing for units up to 2^40 */
+    uint64_t add = (unit / frac_div) * frac + ((unit % frac_div) * frac) / frac_div;
+    if (v > UINT64_MAX - add)
+        return false;
+    *out = v + add;
+    *end = p;
+    return true;
+}
+
+bool lw_config_parse_size(const char *s, uint64_t *out)
+{
+    static const char units[] = "KMGT";
+    const char *end;
+    uint64_t mult = 1;
+    if (!s)
+        return false;
+    /* find the suffix first: it scales the fraction */
+    const char *q = s;
+    while ((*q >= '0' && *q <= '9') || *q == '.')
+        q++;
+    const char *u = q;
+    if (*u) {
+        const char *k = strchr(units, *u >= 'a' ? *u - 32 : *u);
+        if (k) {
+            for (const char *i = units; i <= k; i++)
+                mult *= 1024;
+            u++;
+            if (*u == 'i' || *u == 'I')
+                u++;
+        }
+        if (*u == 'B' || *u == 'b')
+            u++;
+        if (*u)
+            return false;
+    }
+    if (!parse_scaled(s, mult, out, &end) || end != q)
+        return false;
+    return true;
+}
+
+bool lw_config_parse_pct(const char *s, uint32_t *out)
+{
+    const char *end;
+    uint64_t v;
+    if (!s || !parse_scaled(s, 100, &v, &end) || strcmp(end, "%") != 0 || v == 0 || v > 10000)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+bool lw_config_parse_duration(const char *s, uint64_t *ns_out)
+{
+    const char *end;
+    uint64_t v;
+    if (!s)
+        return false;
+    const char *q = s;
+    while ((*q >= '0' && *q <= '9') || *q == '.')
+        q++;
+    uint64_t unit = 1000000000u;
+    if (!strcmp(q, "ms"))
+        unit = 1000000u;
+    else if (*q && strcmp(q, "s"))
+        return false;
+    if (!parse_scaled(s, unit, &v, &end) || end != q)
+        return false;
+    if (v < 10000000u || v > UINT64_C(7) * 86400 * 1000000000u)
+        return false;
+    *ns_out = v;
+    return true;
+}
+
 static bool parse_bool(const char *s, bool *out)
 {
     if (!strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "on")) {
@@ -242,6 +341,58 @@ int lw_config_load(struct lw_config *c, lw_config_get_fn get, void *get_arg, cha
         } else if (strcmp(v, "keep")) {
             report(err, err_arg, "MADV_FREE", v, "must be keep or dontneed; using keep");
             problems++;
+        }
+    }
+    if ((v = get("LEAKWATCH_INTERVAL", get_arg)) && *v) {
+        if (!lw_config_parse_duration(v, &c->interval_ns)) {
+            report(err, err_arg, "INTERVAL", v,
+                   "must be seconds (2, 0.5) or milliseconds (250ms), from 10ms to a week; "
+                   "ignored, no interval snapshots");
+            problems++;
+        }
+    }
+    if ((v = get("LEAKWATCH_THRESHOLD", get_arg)) && *v) {
+        if (!lw_config_parse_size(v, &c->threshold_bytes) &&
+            !lw_config_parse_pct(v, &c->threshold_pct)) {
+            report(err, err_arg, "THRESHOLD", v,
+                   "must be bytes (1536M, 1.5G; K/M/G/T are powers of 1024) or a share of the "
+                   "cgroup limit (80%); ignored, no threshold snapshots");
+            problems++;
+        } else if (c->threshold_bytes == 0 && c->threshold_pct == 0) {
+            report(err, err_arg, "THRESHOLD", v, "must be more than 0; ignored, no threshold snapshots");
+            problems++;
+        }
+    }
+    if ((v = get("LEAKWATCH_HEAP_THRESHOLD", get_arg)) && *v) {
+        if (!lw_config_parse_size(v, &c->heap_threshold) || c->heap_threshold == 0) {
+            c->heap_threshold = 0;
+            report(err, err_arg, "HEAP_THRESHOLD", v,
+                   "must be bytes (512M, 1.5G; K/M/G/T are powers of 1024), more than 0; ignored, no heap "
+                   "threshold snapshots");
+            problems++;
+        }
+    }
+    c->step_pct = 1000;
+    if ((v = get("LEAKWATCH_THRESHOLD_STEP", get_arg)) && *v) {
+        uint64_t b = 0;
+        uint32_t p = 0;
+        if (lw_config_parse_size(v, &b) && b > 0) {
+            c->step_bytes = b;
+            c->step_pct = 0;
+        } else if (lw_config_parse_pct(v, &p)) {
+            c->step_pct = p;
+        } else {
+            report(err, err_arg, "THRESHOLD_STEP", v,
+                   "must be bytes (64M) or a share of the threshold (10%), more than 0; using 10%");
+            problems++;
+        }
+    }
+    if ((v = get("LEAKWATCH_KEEP", get_arg)) && *v) {
+        if (!parse_int(v, 0, 1000000, &n)) {
+            report(err, err_arg, "KEEP", v, "must be a whole number from 0 to 1000000; using 0 (keep all)");
+            problems++;
+        } else {
+            c->keep = (uint32_t)n;
         }
     }
 

@@ -11,8 +11,10 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-/* X(NAME, kind, default, help): kind is one of DIR SIG INT BOOL PID.
+/* X(NAME, kind, default, help): kind is one of DIR SIG INT BOOL PID
+ * DURATION SIZE SIZE_PCT.
  * The README's options table is generated from this list by
  * `leakwatch run --help-env`; keep the help one line. */
 #define LW_OPTIONS(X)                                                                   \
@@ -25,7 +27,12 @@
     X(FOLLOW_FORK, BOOL, "1", "1: fork children write their own snapshots; 0: they stop (a child that execs is FOLLOW_EXEC's)") \
     X(CMDLINE, BOOL, "1", "1: snapshots record the command line; 0: left out")         \
     X(ROOT_PID, PID, "", "set by `leakwatch run`: pid of the process it started")       \
-    X(MADV_FREE, WORD, "keep", "keep: madvise(MADV_FREE) as asked; dontneed: turned into MADV_DONTNEED, so released memory leaves RSS at once")
+    X(MADV_FREE, WORD, "keep", "keep: madvise(MADV_FREE) as asked; dontneed: turned into MADV_DONTNEED, so released memory leaves RSS at once") \
+    X(INTERVAL, DURATION, "", "write a snapshot every N seconds (2, 0.5, 250ms); unset: never") \
+    X(THRESHOLD, SIZE_PCT, "", "snapshot when the memory cgroup's usage (or, without a limit, RSS) reaches this: bytes (1536M, 1.5G) or a share of the cgroup limit (80%)") \
+    X(HEAP_THRESHOLD, SIZE, "", "snapshot when heap in use reaches this many bytes (512M); the allocating thread waits for it") \
+    X(THRESHOLD_STEP, SIZE_PCT, "10%", "after a threshold snapshot: another at each new high above it by this much (bytes, or % of the threshold); re-armed below threshold minus a step") \
+    X(KEEP, INT, "0", "keep at most N snapshots per process, deleting its oldest; 0: keep all")
 
 #define LW_SIG_OFF 0
 
@@ -39,7 +46,24 @@ struct lw_config {
     bool cmdline;
     int root_pid; /* 0: unknown */
     bool madv_free_dontneed; /* MADV_FREE=dontneed */
+    uint64_t interval_ns;      /* 0: no interval snapshots */
+    uint64_t threshold_bytes;  /* THRESHOLD in bytes; 0: none (or a percentage) */
+    uint32_t threshold_pct;    /* THRESHOLD as a share of the cgroup limit, in 1/100 %; 0: none */
+    uint64_t heap_threshold;   /* 0: none */
+    uint64_t step_bytes;       /* THRESHOLD_STEP in bytes; 0: a percentage */
+    uint32_t step_pct;         /* THRESHOLD_STEP in 1/100 % of the threshold */
+    uint32_t keep;             /* 0: keep every snapshot */
 };
+
+/* Parse a byte size: digits with an optional fraction and a K/M/G/T suffix
+ * (powers of 1024; "KiB", "MB" and "b" spellings accepted), e.g. "1536M",
+ * "1.5G", "4096". true and *out on success. */
+bool lw_config_parse_size(const char *s, uint64_t *out);
+/* Parse "80%" or "12.5%" (0 < p <= 100) into 1/100 % units. */
+bool lw_config_parse_pct(const char *s, uint32_t *out);
+/* Parse a duration: seconds with an optional fraction ("2", "0.5", "2s"),
+ * or milliseconds ("250ms"). At least 10 ms, at most a week. */
+bool lw_config_parse_duration(const char *s, uint64_t *ns_out);
 
 /* getenv-like lookup, so tests and `leakwatch run` can feed their own. */
 typedef const char *(*lw_config_get_fn)(const char *name, void *arg);

@@ -32,6 +32,7 @@
 #include "lw_config.h"
 #include "stack.h"
 #include "state.h"
+#include "threads.h"
 #include "track.h"
 #include "trigger.h"
 
@@ -599,4 +600,27 @@ LW_EXPORT __attribute__((noreturn)) void _exit(int status)
 LW_EXPORT __attribute__((noreturn)) void _Exit(int status)
 {
     exit_now(real._Exit, status);
+}
+
+/* ---- threads: pthread_create ----
+ * Recorded by creation stack; the start routine is wrapped so its exit is
+ * seen too (threads.c). Our own threads (guard set) pass straight through. */
+
+LW_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+    if (LW_UNLIKELY(!ready()) && !boot()) {
+        /* Another thread is initialising (it may wait for a loader lock
+         * this thread holds): create the thread untracked, resolving the
+         * real function ourselves (dlsym(RTLD_NEXT) of a name that exists
+         * allocates nothing). */
+        int (*fn_real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *) =
+            real.pthread_create;
+        if (!fn_real)
+            fn_real = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
+                dlsym(RTLD_NEXT, "pthread_create");
+        return fn_real ? fn_real(t, attr, fn, arg) : EAGAIN;
+    }
+    if (lw_tls.guard || !atomic_load_explicit(&lw_state.tracking, memory_order_relaxed))
+        return real.pthread_create(t, attr, fn, arg);
+    return lw_threads_create(real.pthread_create, t, attr, fn, arg);
 }

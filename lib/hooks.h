@@ -7,6 +7,7 @@
 #ifndef LW_HOOKS_H
 #define LW_HOOKS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <signal.h>
 #include <sys/types.h>
@@ -35,6 +36,9 @@
     X(pipe2, int, (int fds[2], int flags), (fds, flags))                                       \
     X(sigaltstack, int, (const stack_t *ss, stack_t *old), (ss, old))                          \
     X(_exit, void, (int status), (status))                                                      \
-    X(_Exit, void, (int status), (status))
+    X(_Exit, void, (int status), (status))                                                      \
+    X(pthread_create, int,                                                                      \
+      (pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg),               \
+      (t, attr, fn, arg))
 
 #endif

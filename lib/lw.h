@@ -49,7 +49,7 @@ struct lw_state {
     struct lw_config cfg;
     int pid;
     uint64_t start_time_ns;
-    _Atomic uint32_t epoch;  /* snapshots written so far: age of blocks */
+    _Atomic uint32_t epoch;  /* snapshots written so far (blocks' ages: age.h) */
     _Atomic bool tracking;   /* false: hooks pass through (disabled, or a child told not to) */
     _Atomic bool forked;     /* this process is a fork child */
 };

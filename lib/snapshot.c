@@ -24,6 +24,7 @@
 
 #include "../include/lw_format.h"
 #include "kernel_snap.h"
+#include "age.h"
 #include "log.h"
 #include "lw.h"
 #include "modules.h"
@@ -33,6 +34,9 @@
 #include "strbuf.h"
 #include "sys.h"
 #include "table.h"
+#include "threads.h"
+#include "trigger.h"
+#include "watch.h"
 
 #define OUT_BUF (256u * 1024u)
 #define CMDLINE_BUF (64u * 1024u)
@@ -53,6 +57,8 @@ static _Atomic uint32_t written;
 static int open_fd = -1; /* the file being written, for a fork child to close */
 static bool dir_ready;
 
+static bool keep_init(void);
+
 bool lw_snapshot_init(void)
 {
     if (out_buf)
@@ -67,6 +73,9 @@ bool lw_snapshot_init(void)
     mincore_vec = (unsigned char *)p + OUT_BUF + CMDLINE_BUF;
     if (!lw_ksnap_init())
         lw_log_warn(LW_WARN_KERNEL, "no memory for the kernel figures; snapshots leave them out");
+    if (!lw_age_init() || !lw_threads_init() || !keep_init())
+        return false;
+    lw_trigger_heap_init();
     return true;
 }
 
@@ -380,7 +389,94 @@ static void warn_path(const char *what, const char *path, int e)
     lw_log_warn(LW_WARN_WRITE, msg);
 }
 
+/* ---- 1.2 records of the trigger side: threads, ages, trigger ---- */
+
+static void write_trig_records(struct lw_out *o, struct lw_rec_totals *t,
+                               const struct lw_rec_trigger *ti)
+{
+    lw_threads_write(o, mincore_vec, MINCORE_VEC);
+    lw_age_write(o);
+    if (ti) {
+        lw_out_begin(o, LW_REC_TRIGGER, sizeof *ti);
+        lw_out_bytes(o, ti, sizeof *ti);
+        lw_out_end(o);
+    }
+    t->metadata_bytes += lw_threads_memory_bytes() + lw_age_memory_bytes() +
+                         lw_watch_memory_bytes();
+}
+
+/* ---- keep: at most cfg.keep snapshots of this process ----
+ * The names this process wrote, oldest first, in a ring mapped at start
+ * (address space; a page is touched per 64 names). A write that brings the
+ * count over the limit deletes the oldest. */
+#define KEEP_NAME 64
+static char (*keep_ring)[KEEP_NAME];
+static uint32_t keep_n, keep_head;
+
+static bool keep_init(void)
+{
+    if (!lw_state.cfg.keep || keep_ring)
+        return true;
+    keep_ring = lw_sys_map((size_t)lw_state.cfg.keep * KEEP_NAME, true);
+    if (!keep_ring)
+        return false;
+    /* Touch the first 64 KiB now (1024 names); beyond, a page per 64
+     * snapshots is touched as they come. */
+    uint32_t pre = lw_state.cfg.keep < 1024 ? lw_state.cfg.keep : 1024;
+    memset(keep_ring, 0, (size_t)pre * KEEP_NAME);
+    return true;
+}
+
+static void keep_note(const char *final)
+{
+    uint32_t cap = lw_state.cfg.keep;
+    if (!cap || !keep_ring)
+        return;
+    const char *base = final;
+    for (const char *c = final; *c; c++)
+        if (*c == '/')
+            base = c + 1;
+    if (keep_n == cap) {
+        char old[PATH_MAX];
+        struct lw_strbuf b = LW_STRBUF_INIT(old, sizeof old);
+        lw_strbuf_puts(&b, lw_state.cfg.output);
+        lw_strbuf_puts(&b, "/");
+        lw_strbuf_puts(&b, keep_ring[keep_head]);
+        lw_io.unlink(old);
+        keep_head = (keep_head + 1) % cap;
+        keep_n--;
+    }
+    struct lw_strbuf nb = LW_STRBUF_INIT(keep_ring[(keep_head + keep_n) % cap], KEEP_NAME);
+    lw_strbuf_puts(&nb, base);
+    keep_n++;
+}
+
+static int write_snapshot(uint32_t trigger, const struct lw_rec_trigger *ti, char *path_out,
+                          size_t path_len);
+
+void lw_snapshot_reserve(void)
+{
+    if (LW_LIKELY(lw_stack_count() <= lw_age_capacity()))
+        return;
+    uint32_t free_word = 0;
+    if (!atomic_compare_exchange_strong(&wlock.word, &free_word, 1))
+        return; /* a write is running: it grows them when done */
+    lw_age_grow();
+    lw_mutex_unlock(&wlock);
+}
+
 int lw_snapshot_write(uint32_t trigger, char *path_out, size_t path_len)
+{
+    return write_snapshot(trigger, NULL, path_out, path_len);
+}
+
+int lw_snapshot_write_trigger(const struct lw_rec_trigger *t, char *path_out, size_t path_len)
+{
+    return write_snapshot(t->trigger, t, path_out, path_len);
+}
+
+static int write_snapshot(uint32_t trigger, const struct lw_rec_trigger *ti, char *path_out,
+                          size_t path_len)
 {
     int saved_errno = errno;
     if (!out_buf)
@@ -425,6 +521,7 @@ int lw_snapshot_write(uint32_t trigger, char *path_out, size_t path_len)
     write_stacks(&o, &t);
     write_regions(&o, &t);
     lw_ksnap_write(&o);
+    write_trig_records(&o, &t, ti);
 
     struct lw_table_stats ts;
     lw_table_stats(&ts);
@@ -481,10 +578,12 @@ int lw_snapshot_write(uint32_t trigger, char *path_out, size_t path_len)
         struct lw_strbuf pb = LW_STRBUF_INIT(path_out, path_len);
         lw_strbuf_puts(&pb, final);
     }
+    keep_note(final);
     seq++;
     atomic_fetch_add(&written, 1);
     atomic_fetch_add(&lw_state.epoch, 1);
 out:
+    lw_age_grow(); /* after the write: the snapshot never waits for memory */
     lw_mutex_unlock(&wlock);
     /* Our write's SIGXFSZ is pending now: take it, or unblocking kills. */
     sigpending(&pending);
@@ -506,6 +605,7 @@ void lw_snapshot_fork_child(void)
         open_fd = -1;
     }
     seq = 0;
+    keep_n = keep_head = 0; /* the parent's files are the parent's */
     atomic_store(&written, 0);
     atomic_store(&lw_state.epoch, 0);
 }

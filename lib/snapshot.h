@@ -36,6 +36,16 @@ bool lw_snapshot_init(void);
  * final path into path_out if given. Must run with the thread's guard set. */
 int lw_snapshot_write(uint32_t trigger, char *path_out, size_t path_len);
 
+/* Write a threshold snapshot: the same, plus the TRIGGER record *t
+ * (t->trigger is the trigger). */
+struct lw_rec_trigger;
+int lw_snapshot_write_trigger(const struct lw_rec_trigger *t, char *path_out, size_t path_len);
+
+/* Grow the writer's reserves ahead of need (the age scan's scratch) if
+ * the stack table outgrew them; skipped while a write is in progress.
+ * Cheap when there is nothing to do. Guard set. */
+void lw_snapshot_reserve(void);
+
 /* Snapshots this process has written. */
 uint32_t lw_snapshot_count(void);
 

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 #include "../include/lw_format.h"
+#include "age.h"
 #include "lw.h"
 #include "region.h"
 #include "stack.h"
@@ -28,7 +29,7 @@ void lw_track_alloc(void *p, size_t n, int skip)
     uint8_t g = lw_tls.guard;
     lw_tls.guard = 1;
     uint32_t id = lw_stack_here(LW_KIND_HEAP, lw_state.cfg.depth, skip);
-    struct lw_block b = {.size = n, .stack = id, .epoch = atomic_load_explicit(&lw_state.epoch, memory_order_relaxed)};
+    struct lw_block b = {.size = n, .stack = id, .epoch = lw_age_stamp_now()};
     struct lw_block stale;
     enum lw_table_result r = id ? lw_table_insert((uintptr_t)p, &b, &stale) : LW_TABLE_DROPPED;
     if (LW_LIKELY(r == LW_TABLE_INSERTED)) {
@@ -43,6 +44,8 @@ void lw_track_alloc(void *p, size_t n, int skip)
         atomic_fetch_add_explicit(&lw_counters.dropped_blocks, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&lw_counters.dropped_bytes, n, memory_order_relaxed);
     }
+    if (LW_LIKELY(r != LW_TABLE_DROPPED))
+        lw_trigger_heap_add((int64_t)n); /* heap threshold: one branch when off */
     if (LW_UNLIKELY(atomic_load_explicit(&lw_trigger_pending, memory_order_relaxed)) && !g)
         lw_trigger_serve();
     lw_tls.guard = g;
@@ -55,8 +58,10 @@ void lw_track_free(void *p)
     struct lw_block b;
     uint8_t g = lw_tls.guard;
     lw_tls.guard = 1;
-    if (lw_table_remove((uintptr_t)p, &b))
+    if (lw_table_remove((uintptr_t)p, &b)) {
         lw_stack_account_free(b.stack, b.size, 1);
+        lw_trigger_heap_add(-(int64_t)b.size);
+    }
     if (LW_UNLIKELY(atomic_load_explicit(&lw_trigger_pending, memory_order_relaxed)) && !g)
         lw_trigger_serve();
     lw_tls.guard = g;
@@ -93,6 +98,7 @@ void lw_track_put_back(void *p, const struct lw_block *b)
 void lw_track_count_free(const struct lw_block *b)
 {
     lw_stack_account_free(b->stack, b->size, 1);
+    lw_trigger_heap_add(-(int64_t)b->size);
 }
 
 void lw_track_mmap(void *p, size_t len, int prot, int flags, int fd, bool by_allocator, int skip)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dump.h"
 #include "lw_config.h"
 #include "inspect.h"
 #include "report.h"
@@ -25,6 +26,8 @@ static const char usage[] =
     "  inspect [OPTIONS] PID              the kernel's view of a running process\n"
     "                                     (no preload): RSS, LazyFree, page\n"
     "                                     cache by file, cgroup working set\n"
+    "  dump [--timeout SEC] PID           ask a process running under leakwatch\n"
+    "                                     for a snapshot now; prints its path\n"
     "\n"
     "  leakwatch VERB --help   options of a verb\n"
     "  leakwatch --version     print the version\n"
@@ -61,6 +64,8 @@ int main(int argc, char **argv)
         return lw_report_main(argc - 1, argv + 1);
     if (!strcmp(verb, "inspect"))
         return lw_inspect_main(argc - 1, argv + 1);
+    if (!strcmp(verb, "dump"))
+        return lw_dump_main(argc - 1, argv + 1);
     lw_cli_error("unknown verb '%s' (see leakwatch --help)", verb);
     return LW_EXIT_USAGE;
 }

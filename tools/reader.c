@@ -99,6 +99,7 @@ const char *lw_reader_kind_name(uint32_t kind)
     case LW_KIND_HEAP: return "heap";
     case LW_KIND_MMAP: return "mmap";
     case LW_KIND_ALLOCATOR: return "allocator";
+    case LW_KIND_THREAD: return "thread";
     default: return "unknown";
     }
 }
@@ -240,7 +241,7 @@ static bool scan(struct parse *p, struct counts *c)
                 return false;
             if (r.id == 0)
                 return fail(p, "corrupt STACK record at offset %zu: stack id 0", off);
-            if (p->strict && (r.kind < LW_KIND_HEAP || r.kind > LW_KIND_ALLOCATOR))
+            if (p->strict && (r.kind < LW_KIND_HEAP || r.kind > LW_KIND_THREAD))
                 return fail(p, "corrupt STACK record at offset %zu: unknown kind %u", off,
                             (unsigned)r.kind);
             c->stacks++;

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "cli.h"
 #include "config.h"
 #include "lw_config.h"
@@ -50,6 +51,15 @@ static const char run_usage[] =
     "  --madv-free MODE   keep (default): madvise(MADV_FREE) as the program asks;\n"
     "                     dontneed: turn it into MADV_DONTNEED, so released memory\n"
     "                     leaves RSS at once (confirms a MADV_FREE diagnosis)\n"
+    "  --interval SEC     also write a snapshot every SEC seconds (2, 0.5, 250ms)\n"
+    "  --threshold SIZE   write one when the memory cgroup's usage (RSS without a\n"
+    "                     cgroup limit) reaches SIZE: bytes (1536M, 1.5G) or a\n"
+    "                     share of the cgroup limit (80%)\n"
+    "  --heap-threshold SIZE  write one when heap in use reaches SIZE bytes\n"
+    "  --threshold-step SIZE  after a threshold snapshot, another at each new\n"
+    "                     high this much above (bytes or %% of the threshold;\n"
+    "                     default 10%%); re-armed below threshold - step\n"
+    "  --keep N           keep at most N snapshots per process (oldest deleted)\n"
     "  --help-env         list the LEAKWATCH_* variables as a Markdown table\n"
     "  -h, --help         show this help\n"
     "\n"
@@ -69,6 +79,7 @@ static const char run_usage[] =
 struct run_flags {
     const char *output, *signal, *depth, *follow_exec, *follow_fork, *cmdline;
     const char *madv_free;
+    const char *interval, *threshold, *heap_threshold, *threshold_step, *keep;
     const char *output_default; /* ./leakwatch-CMD-PID, used when OUTPUT is unset */
 };
 
@@ -88,6 +99,16 @@ static const char **flag_slot(struct run_flags *f, const char *name)
         return &f->cmdline;
     if (!strcmp(name, "LEAKWATCH_MADV_FREE"))
         return &f->madv_free;
+    if (!strcmp(name, "LEAKWATCH_INTERVAL"))
+        return &f->interval;
+    if (!strcmp(name, "LEAKWATCH_THRESHOLD"))
+        return &f->threshold;
+    if (!strcmp(name, "LEAKWATCH_HEAP_THRESHOLD"))
+        return &f->heap_threshold;
+    if (!strcmp(name, "LEAKWATCH_THRESHOLD_STEP"))
+        return &f->threshold_step;
+    if (!strcmp(name, "LEAKWATCH_KEEP"))
+        return &f->keep;
     return NULL;
 }
 
@@ -96,6 +117,9 @@ static const char *flag_name(const char *var)
     static const char *const map[][2] = {
         {"LEAKWATCH_OUTPUT", "--output"}, {"LEAKWATCH_SIGNAL", "--signal"},
         {"LEAKWATCH_DEPTH", "--depth"}, {"LEAKWATCH_MADV_FREE", "--madv-free"},
+        {"LEAKWATCH_INTERVAL", "--interval"},
+        {"LEAKWATCH_THRESHOLD", "--threshold"}, {"LEAKWATCH_HEAP_THRESHOLD", "--heap-threshold"},
+        {"LEAKWATCH_THRESHOLD_STEP", "--threshold-step"}, {"LEAKWATCH_KEEP", "--keep"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strncmp(var, map[i][0], strlen(map[i][0])) && var[strlen(map[i][0])] == '=')
@@ -354,6 +378,22 @@ static void print_help_env(void)
            "library to preload |\n");
 }
 
+/* A percentage threshold needs a memory cgroup limit; the program runs in
+ * ours. false (after one message) if there is none. */
+static bool threshold_has_limit(const struct run_flags *fl)
+{
+    static struct lw_cgroup cg;
+    static char buf[65536];
+    const char *given = fl->threshold ? fl->threshold : getenv("LEAKWATCH_THRESHOLD");
+    if (lw_cgroup_find("/proc/self", &cg, buf, sizeof buf) && cg.limit)
+        return true;
+    lw_cli_error("%s %s: a percentage needs a memory cgroup limit, and this process has none "
+                 "(%s); give the threshold in bytes instead (e.g. 1536M)",
+                 fl->threshold ? "--threshold" : "LEAKWATCH_THRESHOLD", given,
+                 cg.version ? "its memory cgroup is unlimited" : "no memory cgroup found");
+    return false;
+}
+
 /* In the child: environment, signals, exec. Reports errno on err_fd. */
 static void exec_child(const char *lib, const char *out_dir, struct run_flags *fl,
                        const char *path, char **argv, const sigset_t *oldmask, int err_fd)
@@ -378,6 +418,14 @@ static void exec_child(const char *lib, const char *out_dir, struct run_flags *f
         setenv("LEAKWATCH_CMDLINE", fl->cmdline, 1);
     if (fl->madv_free)
         setenv("LEAKWATCH_MADV_FREE", fl->madv_free, 1);
+    const char *const more[][2] = {
+        {"LEAKWATCH_INTERVAL", fl->interval}, {"LEAKWATCH_THRESHOLD", fl->threshold},
+        {"LEAKWATCH_HEAP_THRESHOLD", fl->heap_threshold},
+        {"LEAKWATCH_THRESHOLD_STEP", fl->threshold_step}, {"LEAKWATCH_KEEP", fl->keep},
+    };
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (more[i][1])
+            setenv(more[i][0], more[i][1], 1);
     snprintf(buf, sizeof buf, "%ld", (long)getpid());
     setenv("LEAKWATCH_ROOT_PID", buf, 1);
     sigprocmask(SIG_SETMASK, oldmask, NULL);
@@ -403,7 +451,8 @@ static void exec_child(const char *lib, const char *out_dir, struct run_flags *f
 int lw_run_main(int argc, char **argv)
 {
     enum { OPT_OUTPUT = 256, OPT_SIGNAL, OPT_DEPTH, OPT_NOEXEC, OPT_NOFORK, OPT_NOCMD, OPT_HELPENV,
-           OPT_MADV_FREE };
+           OPT_MADV_FREE,
+           OPT_INTERVAL, OPT_THRESHOLD, OPT_HEAP_THRESHOLD, OPT_STEP, OPT_KEEP };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, OPT_OUTPUT},
         {"signal", required_argument, NULL, OPT_SIGNAL},
@@ -413,6 +462,11 @@ int lw_run_main(int argc, char **argv)
         {"no-cmdline", no_argument, NULL, OPT_NOCMD},
         {"help-env", no_argument, NULL, OPT_HELPENV},
         {"madv-free", required_argument, NULL, OPT_MADV_FREE},
+        {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"threshold", required_argument, NULL, OPT_THRESHOLD},
+        {"heap-threshold", required_argument, NULL, OPT_HEAP_THRESHOLD},
+        {"threshold-step", required_argument, NULL, OPT_STEP},
+        {"keep", required_argument, NULL, OPT_KEEP},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -430,6 +484,11 @@ int lw_run_main(int argc, char **argv)
         case OPT_NOCMD: fl.cmdline = "0"; break;
         case OPT_MADV_FREE: fl.madv_free = optarg; break;
         case OPT_HELPENV: print_help_env(); return LW_EXIT_OK;
+        case OPT_INTERVAL: fl.interval = optarg; break;
+        case OPT_THRESHOLD: fl.threshold = optarg; break;
+        case OPT_HEAP_THRESHOLD: fl.heap_threshold = optarg; break;
+        case OPT_STEP: fl.threshold_step = optarg; break;
+        case OPT_KEEP: fl.keep = optarg; break;
         case 'h': fputs(run_usage, stdout); return LW_EXIT_OK;
         case ':':
             lw_cli_error("run: %s needs a value (see leakwatch run --help)", argv[optind - 1]);
@@ -478,6 +537,8 @@ int lw_run_main(int argc, char **argv)
     struct cfg_errs errs = {&fl, 0};
     lw_config_load(&cfg, get_opt, &fl, environ, cfg_err, &errs);
     if (errs.n)
+        return LW_EXIT_USAGE;
+    if (cfg.threshold_pct && !threshold_has_limit(&fl))
         return LW_EXIT_USAGE;
 
     char lib[PATH_MAX];

@@ -113,7 +113,7 @@ Test(config, signal_names)
 
 Test(config, option_table_lists_every_option)
 {
-    cr_assert_eq(lw_option_count, 8);
+    cr_assert_eq(lw_option_count, 13);
     cr_assert_str_eq(lw_option_table[0].name, "OUTPUT");
     for (size_t i = 0; i < lw_option_count; i++)
         cr_assert(strlen(lw_option_table[i].help) > 10);

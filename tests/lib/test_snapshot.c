@@ -63,6 +63,7 @@ struct parsed {
     struct lw_rec_kernel_proc kproc;
     uint64_t records_before_end;
     uint64_t heap_inuse_sum, heap_objects_sum, mapped_sum;
+    uint64_t age_bytes_sum, age_objects_sum;
     int main_modules;
     char exe[4096];
 };
@@ -165,6 +166,24 @@ static void parse(const char *path, struct parsed *p)
             cr_assert_eq(r.len, sizeof(struct lw_rec_alloc_stats));
             p->n_astats++;
             break;
+        case LW_REC_AGE: {
+            struct lw_rec_age a;
+            memcpy(&a, pl, sizeof a);
+            cr_assert_eq(r.len, sizeof a + a.nbuckets * sizeof(struct lw_age_bucket));
+            for (uint32_t i = 0; i < a.nbuckets; i++) {
+                struct lw_age_bucket b;
+                memcpy(&b, pl + sizeof a + i * sizeof b, sizeof b);
+                p->age_bytes_sum += b.bytes;
+                p->age_objects_sum += b.objects;
+            }
+            break;
+        }
+        case LW_REC_THREAD:
+            cr_assert_eq(r.len, sizeof(struct lw_rec_thread));
+            break;
+        case LW_REC_TRIGGER:
+            cr_assert_eq(r.len, sizeof(struct lw_rec_trigger));
+            break;
         default:
             cr_assert_fail("unknown tag %u", r.tag);
         }
@@ -226,6 +245,8 @@ Test(snapshot, round_trip)
     cr_assert_eq(p.tot.heap_free_objects, 1);
     cr_assert_eq(p.heap_inuse_sum, p.tot.heap_inuse_bytes, "stacks add up to the totals");
     cr_assert_eq(p.heap_objects_sum, p.tot.heap_inuse_objects);
+    cr_assert_eq(p.age_bytes_sum, p.tot.heap_inuse_bytes, "age buckets add up to the heap");
+    cr_assert_eq(p.age_objects_sum, p.tot.heap_inuse_objects);
     cr_assert_eq(p.tot.mmap.mapped_bytes, 16 * (uint64_t)pg);
     cr_assert_eq(p.mapped_sum, p.tot.mmap.mapped_bytes);
     cr_assert_eq(p.tot.mmap.madv_free_bytes, 8 * (uint64_t)pg);
