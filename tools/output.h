@@ -11,6 +11,8 @@
 #include <stdio.h>
 
 #include "analysis.h"
+#include "candidates.h"
+#include "json.h"
 #include "reader.h"
 #include "symbolize.h"
 
@@ -22,6 +24,9 @@ struct lw_report {
     size_t top;                      /* stacks to show; 0: the format's default */
     lw_sym_t *sym;                   /* may be NULL: frames stay addresses */
     const struct lw_selection *sel;  /* other processes; may be NULL */
+    const struct lw_series *series;  /* the snapshots of this process; may be NULL */
+    const struct lw_candidate *cands; /* leak candidates, best first */
+    size_t ncands;
 };
 
 struct lw_output {
@@ -35,6 +40,17 @@ extern const struct lw_output lw_output_json;
 
 /* The format called name, or NULL. */
 const struct lw_output *lw_output_find(const char *name);
+
+/* A stack's frames as the "frames" array of the JSON report (sym NULL:
+ * addresses only). Shared by report and diff. */
+void lw_output_json_frames(struct lw_json *j, lw_sym_t *sym, const struct lw_snap_stack *st);
+
+/* A stack's frames as indented text lines, as in the text report. */
+void lw_output_text_frames(FILE *f, lw_sym_t *sym, const struct lw_snap_stack *st,
+                           uint32_t max_depth);
+
+/* "12.3 MiB" (or "512 B"). */
+const char *lw_output_human(uint64_t v, char *buf, size_t len);
 
 /* "2024-05-01T12:00:00.123Z" for ns since the epoch (UTC, milliseconds). */
 void lw_output_iso_time(uint64_t ns, char *buf, size_t len);
