@@ -1,7 +1,7 @@
 /*
  * candidates.c - leak candidates of a series (see candidates.h).
  *
- * Score = share x grown x trend, each in [0, 1]:
+ * Score = share x grown^2 x trend, each in [0, 1]:
  *   share  = this stack's growth / the growth of all candidates (bytes,
  *            first to last snapshot; thread stacks count their configured
  *            stack sizes),
@@ -11,8 +11,9 @@
  *            than the whole series while freeing younger ones (AGE
  *            records); else 0.5.
  * A large flat stack does not grow, so it is no candidate at all; a stack
- * that jumped once (a pool filled during the series) scores grown = 1/N
- * and ranks below a smaller one that rose in every interval. The slope in
+ * that jumped once (a pool filled during the series) scores grown^2 =
+ * 1/N^2 and ranks below one that rose in every interval unless it is N^2
+ * times larger. With two snapshots (one interval) only the share counts. The slope in
  * bytes/s is the least-squares fit over all snapshots, not first-to-last.
  */
 #include "candidates.h"
@@ -205,7 +206,7 @@ struct lw_candidate *lw_candidates_rank(const struct lw_series *s, lw_candidate_
         double grown = (double)c[i].intervals_grown / c[i].intervals;
         double trend = c[i].never_fell ? 1.0 : (c[i].kept_bytes && c[i].freed_objects) ? 0.75 : 0.5;
         c[i].growth_share = share;
-        c[i].score = share * grown * trend;
+        c[i].score = share * grown * grown * trend;
         reason(s, &c[i], namer, namer_arg);
     }
     qsort(c, nc, sizeof *c, cmp_candidate);

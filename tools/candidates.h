@@ -18,7 +18,7 @@
 struct lw_candidate {
     const struct lw_series_stack *ss;
     uint32_t stack;            /* its id */
-    double score;              /* share * grown_fraction * trend factor, in (0, 1] */
+    double score;              /* share x grown_fraction^2 x trend (candidates.c), in [0, 1] */
     int64_t growth_bytes;      /* last - first live bytes (thread stacks: configured sizes) */
     double growth_bytes_per_s; /* least-squares slope of live bytes over time */
     double growth_share;       /* growth_bytes / the growth of every candidate */

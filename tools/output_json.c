@@ -185,10 +185,10 @@ static void series_json(struct lw_json *j, const struct lw_report *r)
         lw_json_object_begin(j, NULL, false);
         lw_json_u64(j, "stack", c->stack);
         lw_json_string(j, "kind", lw_reader_kind_name(c->ss->stack->kind));
-        lw_json_double(j, "score", c->score, 4);
+        lw_json_double(j, "score", c->score, 6);
         lw_json_i64(j, "growth_bytes", c->growth_bytes);
         lw_json_double(j, "growth_bytes_per_s", c->growth_bytes_per_s, 1);
-        lw_json_double(j, "growth_share", c->growth_share, 4);
+        lw_json_double(j, "growth_share", c->growth_share, 6);
         lw_json_u64(j, "intervals_grown", c->intervals_grown);
         lw_json_u64(j, "intervals", c->intervals);
         lw_json_bool(j, "never_fell", c->never_fell);

@@ -351,16 +351,17 @@ static void growth(FILE *f, const struct lw_report *r)
         fputs("  no call stack grew: no leak candidates\n", f);
         return;
     }
-    fputs("\nLeak candidates, by score = share of all growth x share of intervals that grew\n"
-          "x 1 if it never fell (0.75 if it keeps old blocks while freeing young ones, else 0.5);\n"
-          "slopes are least-squares fits over every snapshot\n",
+    fputs("\nLeak candidates, best first. score = share of all growth x (intervals grown /\n"
+          "intervals)^2 x 1 if it never fell (0.75 if it keeps blocks older than the series\n"
+          "while freeing younger ones, else 0.5); slopes are least-squares fits\n",
           f);
     size_t shown = r->ncands < TEXT_CANDIDATES ? r->ncands : TEXT_CANDIDATES;
     for (size_t i = 0; i < shown; i++) {
         const struct lw_candidate *c = &r->cands[i];
         const char *fn = frame0_name(r, c->ss->stack);
-        fprintf(f, "\n#%zu  score %.2f  %s, stack %u [%s]\n    %s\n", i + 1, c->score,
-                fn ? fn : "??", c->stack, lw_reader_kind_name(c->ss->stack->kind), c->reason);
+        fprintf(f, "\n#%zu  score %.3f  %s [%s, stack %u]\n    %s\n", i + 1, c->score,
+                fn ? fn : "(function unknown)", lw_reader_kind_name(c->ss->stack->kind), c->stack,
+                c->reason);
         lw_output_text_frames(f, r->sym, c->ss->stack, r->snap->proc.max_depth);
     }
     if (shown < r->ncands)
