@@ -6,6 +6,10 @@
  * (malloc/free of temporary keys) in between.
  *
  *   cache_pool [--rounds N] [--step]   (--step as in session_leak.c)
+ *
+ * Built twice: cache_pool_v2 (-DCACHE_POOL_V2) is "the next release", with
+ * code added in front, so its addresses and build-id differ while its
+ * functions keep their names (for `leakwatch diff` across a deploy).
  */
 #include <poll.h>
 #include <stdio.h>
@@ -27,6 +31,17 @@ struct entry {
 
 static void *pool[POOL_BLOCKS];
 static struct entry *cache;
+
+#ifdef CACHE_POOL_V2
+/* The new release's addition: moves every function after it. */
+NOINLINE static unsigned checksum(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+#endif
 
 NOINLINE static void pool_init(void)
 {
@@ -109,6 +124,9 @@ int main(int argc, char **argv)
         }
         pause_step(step, r);
     }
+#ifdef CACHE_POOL_V2
+    printf("cache_pool v2: checksum %08x\n", checksum(cache ? cache->value : ""));
+#endif
     printf("cache_pool: %d entries cached, %d hits\n", key, hits);
     return 0;
 }

@@ -1,11 +1,12 @@
 /*
- * main.c - the leakwatch command: dispatch to a verb (run, report), print
+ * main.c - the leakwatch command: dispatch to a verb (run, report, diff), print
  * the version and the top-level help. Each verb parses its own options.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "diff.h"
 #include "lw_config.h"
 #include "report.h"
 #include "run.h"
@@ -20,7 +21,11 @@ static const char usage[] =
     "  run [OPTIONS] [--] CMD [ARGS...]   run CMD with leakwatch preloaded;\n"
     "                                     snapshots are written at exit and\n"
     "                                     on the snapshot signal\n"
-    "  report [OPTIONS] SNAPSHOT...|DIR   show what a snapshot holds\n"
+    "  report [OPTIONS] SNAPSHOT...|DIR   show what a snapshot holds; with several\n"
+    "                                     snapshots of a process, leak candidates\n"
+    "                                     ranked by growth\n"
+    "  diff [OPTIONS] BASE NEW            what changed between two snapshots,\n"
+    "                                     call stack by call stack\n"
     "\n"
     "  leakwatch VERB --help   options of a verb\n"
     "  leakwatch --version     print the version\n"
@@ -55,6 +60,8 @@ int main(int argc, char **argv)
         return lw_run_main(argc - 1, argv + 1);
     if (!strcmp(verb, "report"))
         return lw_report_main(argc - 1, argv + 1);
+    if (!strcmp(verb, "diff"))
+        return lw_diff_main(argc - 1, argv + 1);
     lw_cli_error("unknown verb '%s' (see leakwatch --help)", verb);
     return LW_EXIT_USAGE;
 }

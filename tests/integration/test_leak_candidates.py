@@ -174,6 +174,58 @@ class LeakCandidatesTest(Case):
             self.assertEqual(sum(b["bytes"] for b in ages["buckets"]), one["heap"]["inuse_bytes"])
 
 
+def diff(base, new):
+    res = lwtest.run([lwtest.TOOL, "diff", "--format", "json", base, new], env=lwtest.clean_env(),
+                     check_rc=0)
+    return json.loads(res.stdout)
+
+
+class DiffTest(Case):
+    def test_one_process_first_to_last(self):
+        out, _ = run_stepped(self, lwtest.PROGS["cache_pool"], rounds=3)
+        snaps = lwtest.snapshot_files(out)
+        d = diff(snaps[0], snaps[-1])
+        self.assertEqual(d["matched_by"], "stack id")
+        top = d["stacks"][0]
+        self.assertEqual(lwtest.frame0(top), "cache_put", top)
+        # snapshot #0 is before the first cache_put: a new stack
+        self.assertEqual((top["status"], top["delta_inuse_bytes"], top["delta_inuse_objects"]),
+                         ("new", 3 * 200 * 1024, 3 * 200))
+        self.assertEqual((top["base_inuse_bytes"], top["new_inuse_bytes"]), (0, 3 * 200 * 1024))
+        # from #1 on it is an old stack that grew
+        d = diff(snaps[1], snaps[-1])
+        top = d["stacks"][0]
+        self.assertEqual(lwtest.frame0(top), "cache_put", top)
+        self.assertEqual((top["status"], top["delta_inuse_bytes"], top["base_id"], top["new_id"]),
+                         ("grown", 2 * 200 * 1024, top["new_id"], top["base_id"]))
+        self.assertNotIn("pool_init", [lwtest.frame0(s) for s in d["stacks"]])
+        deltas = [s["delta_inuse_bytes"] for s in d["stacks"]]
+        self.assertEqual(deltas, sorted(deltas, reverse=True))
+        self.assertEqual(d["heap"]["delta_inuse_bytes"],
+                         d["new"]["heap_inuse_bytes"] - d["base"]["heap_inuse_bytes"])
+
+    def test_before_and_after_a_deploy(self):
+        """Two processes, two builds (cache_pool, then cache_pool_v2 with
+        code moved): matched by function names."""
+        tmp = self.tmpdir()
+        runs = []
+        for name, rounds in (("cache_pool", 2), ("cache_pool_v2", 5)):
+            out = os.path.join(tmp, name)
+            lwtest.leakwatch_run([lwtest.PROGS[name], "--rounds", str(rounds)], out, check_rc=0)
+            runs.append(out)
+        d = diff(runs[0], runs[1])
+        self.assertEqual(d["matched_by"], "frames")
+        self.assertNotEqual(d["base"]["pid"], d["new"]["pid"])
+        top = d["stacks"][0]
+        self.assertEqual(lwtest.frame0(top), "cache_put", top)
+        self.assertEqual((top["status"], top["delta_inuse_bytes"], top["delta_inuse_objects"]),
+                         ("grown", 3 * 200 * 1024, 3 * 200))
+        # the pool matched across the builds and did not change
+        self.assertNotIn("pool_init", [lwtest.frame0(s) for s in d["stacks"]])
+        self.assertNotIn("new", [s["status"] for s in d["stacks"]
+                                 if lwtest.frame0(s) in ("cache_put", "pool_init")])
+
+
 def by_frame0(rep, name):
     found = [s for s in rep["stacks"] if lwtest.frame0(s) == name]
     if len(found) != 1:
