@@ -409,13 +409,17 @@ static void point_of(const struct lw_snapshot *s, const char *path, struct lw_se
 
 struct vanished {
     uint32_t id;
+    size_t point; /* the snapshot it was seen in */
     const struct lw_snap_stack *stack;
 };
 
+/* By id, then by snapshot: the last entry of an id is its latest sighting. */
 static int cmp_vanished(const void *a, const void *b)
 {
-    uint32_t x = ((const struct vanished *)a)->id, y = ((const struct vanished *)b)->id;
-    return x < y ? -1 : x > y;
+    const struct vanished *x = a, *y = b;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return x->point < y->point ? -1 : x->point > y->point;
 }
 
 int lw_analysis_load_series(const struct lw_selection *sel, struct lw_series *out, char *err,
@@ -474,27 +478,27 @@ int lw_analysis_load_series(const struct lw_selection *sel, struct lw_series *ou
             if (l)
                 continue;
             keep = true; /* vanished by the last snapshot: remember where it was */
-            struct vanished *v = NULL;
-            for (size_t q = 0; q < nvan; q++)
-                if (van[q].id == cs[i][k].id)
-                    v = &van[q];
-            if (!v) {
-                if (nvan == capvan) {
-                    capvan = capvan ? capvan * 2 : 16;
-                    if (!(van = realloc(van, capvan * sizeof *van)))
-                        abort();
-                }
-                v = &van[nvan++];
-                v->id = cs[i][k].id;
+            if (nvan == capvan) {
+                capvan = capvan ? capvan * 2 : 16;
+                if (!(van = realloc(van, capvan * sizeof *van)))
+                    abort();
             }
-            v->stack = cs[i][k].stack;
+            van[nvan++] = (struct vanished){cs[i][k].id, i, cs[i][k].stack};
         }
         if (keep)
             out->kept[out->nkept++] = s;
         else
             lw_reader_free(s); /* its compact entries no longer point anywhere used */
     }
+    /* One entry per vanished id: the last snapshot it appears in. */
     qsort(van, nvan, sizeof *van, cmp_vanished);
+    size_t nv = 0;
+    for (size_t i = 0; i < nvan; i++) {
+        if (nv && van[nv - 1].id == van[i].id)
+            nv--;
+        van[nv++] = van[i];
+    }
+    nvan = nv;
 
     /* Times: the monotonic clock when every snapshot has it and it never
      * goes back (it cannot jump), else the wall clock. */

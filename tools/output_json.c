@@ -93,6 +93,22 @@ static void bucket_json(struct lw_json *j, const struct lw_age_bucket *b)
     lw_json_object_end(j);
 }
 
+/* "snapshot.threshold": what a threshold trigger watched (TRIGGER record). */
+static void threshold_json(struct lw_json *j, const struct lw_snapshot *s)
+{
+    if (!s->has_trigger)
+        return;
+    lw_json_object_begin(j, "threshold", true);
+    lw_json_string(j, "source", lw_reader_watch_name(s->trigger.source));
+    lw_json_u64(j, "threshold_bytes", s->trigger.threshold_bytes);
+    lw_json_u64(j, "observed_bytes", s->trigger.observed_bytes);
+    if (s->trigger.limit_bytes)
+        lw_json_u64(j, "limit_bytes", s->trigger.limit_bytes);
+    else
+        lw_json_null(j, "limit_bytes");
+    lw_json_object_end(j);
+}
+
 /* "threads": live/created/exited over the thread creation stacks, and per
  * stack (most live first; the order of r->stacks for ties). */
 static void threads_json(struct lw_json *j, const struct lw_report *r)
@@ -286,6 +302,7 @@ static int json_write(FILE *f, const struct lw_report *r)
     lw_json_string(&j, "time", when);
     lw_json_string(&j, "trigger", lw_reader_trigger_name(s->proc.trigger));
     lw_json_u64(&j, "seq", s->proc.seq);
+    threshold_json(&j, s);
     lw_json_object_end(&j);
 
     lw_json_object_begin(&j, "heap", false);

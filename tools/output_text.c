@@ -51,6 +51,20 @@ static const char *plural(uint64_t n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
+/* "  threshold heap in use crossed 1.5 GiB: 1.6 GiB seen" */
+static void threshold_line(FILE *f, const struct lw_rec_trigger *t)
+{
+    static const char *const what[] = {"?", "memory cgroup usage", "process RSS", "heap in use"};
+    char a[32], b[32], c[32];
+    fprintf(f, "  threshold %s crossed %s: %s seen",
+            t->source < sizeof what / sizeof what[0] ? what[t->source] : "unknown source",
+            lw_output_human(t->threshold_bytes, a, sizeof a),
+            lw_output_human(t->observed_bytes, b, sizeof b));
+    if (t->limit_bytes)
+        fprintf(f, " (cgroup limit %s)", lw_output_human(t->limit_bytes, c, sizeof c));
+    fputc('\n', f);
+}
+
 static void header(FILE *f, const struct lw_report *r)
 {
     const struct lw_snapshot *s = r->snap;
@@ -79,6 +93,8 @@ static void header(FILE *f, const struct lw_report *r)
         fprintf(f, "            the last of %zu snapshots of this process: totals and stacks are "
                    "this one's,\n            growth is over all %zu\n",
                 r->series->npoints, r->series->npoints);
+    if (s->has_trigger)
+        threshold_line(f, &s->trigger);
     if (p->sample_interval)
         fprintf(f, "  sampling  one allocation in %" PRIu64 " recorded; figures are estimates\n",
                 p->sample_interval);
@@ -282,13 +298,27 @@ static void threads(FILE *f, const struct lw_report *r)
         if (rk->stack->kind != LW_KIND_THREAD || !rk->inuse_objects)
             continue;
         const struct lw_snap_stack *st = rk->stack;
-        char h[32];
+        char h[32], h2[32];
+        uint64_t resident = 0;
+        size_t nrec = 0, measured = 0;
+        for (size_t q = 0; q < s->nthreads; q++)
+            if (s->threads[q].stack == st->id) {
+                nrec++;
+                if (s->threads[q].resident_bytes != UINT64_MAX) {
+                    measured++;
+                    resident += s->threads[q].resident_bytes;
+                }
+            }
         fprintf(f, "\n#%zu  %" PRIu64 " live %s (%" PRIu64 " created, %" PRIu64
-                   " exited), stacks of %s as configured [thread]\n",
+                   " exited), stacks of %s as configured",
                 ++k, rk->inuse_objects, plural(rk->inuse_objects, "thread", "threads"),
                 st->alloc_objects, st->free_objects,
                 human(st->alloc_bytes > st->free_bytes ? st->alloc_bytes - st->free_bytes : 0, h,
                       sizeof h));
+        if (measured)
+            fprintf(f, ", %s resident%s", human(resident, h2, sizeof h2),
+                    measured < nrec ? " (of those measured)" : "");
+        fputs(" [thread]\n", f);
         lw_output_text_frames(f, r->sym, st, s->proc.max_depth);
     }
 }

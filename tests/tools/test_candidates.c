@@ -31,12 +31,13 @@ static bool near(double a, double b)
 }
 
 /* Snapshot i of the series (seq i, i seconds after the first). */
-static void series_snapshot(struct fx_buf *b, uint32_t i, bool ages)
+static void series_snapshot(struct fx_buf *b, uint32_t i, bool ages, bool threshold)
 {
     struct lw_rec_process p = {
         .pid = PID, .ppid = 1, .time_ns = START + (i + 1) * 1000000000ull,
         .start_time_ns = START, .mono_ns = 5000000000ull + i * 1000000000ull, .seq = i,
-        .trigger = LW_TRIGGER_SIGNAL, .max_depth = 64, .page_size = 4096,
+        .trigger = threshold ? LW_TRIGGER_HEAP_THRESHOLD : LW_TRIGGER_SIGNAL, .max_depth = 64,
+        .page_size = 4096,
     };
     static const uint64_t churn[NSNAP] = {1000, 3000, 2000, 4000, 3000};
     struct lw_rec_totals t;
@@ -65,8 +66,13 @@ static void series_snapshot(struct fx_buf *b, uint32_t i, bool ages)
         fx_age(b, 1, bk, 3);
     }
     for (uint32_t k = 0; k < 2 * i; k++) {
-        struct lw_rec_thread th = {4, 1000 + k, 0, 8 * MiB, UINT64_MAX, 0};
+        struct lw_rec_thread th = {4, 1000 + k, 0, 8 * MiB, k ? 65536 : 8192, 0};
         fx_thread(b, &th);
+    }
+    if (threshold) {
+        struct lw_rec_trigger tr = {LW_TRIGGER_HEAP_THRESHOLD, LW_WATCH_HEAP, 150 * MiB,
+                                    t.heap_inuse_bytes, 0, {0, 0}};
+        fx_trigger(b, &tr);
     }
     fx_end(b);
 }
@@ -77,7 +83,7 @@ static void write_series(struct lw_selection *sel, bool ages)
     for (uint32_t i = 0; i < NSNAP; i++) {
         struct fx_buf b;
         char name[64];
-        series_snapshot(&b, i, ages);
+        series_snapshot(&b, i, ages, false);
         snprintf(name, sizeof name, "svc.%u.%06u.signal.lwsnap", PID, i);
         char *path = lwt_path(dir, name);
         cr_assert(fx_write_file(&b, path));
@@ -216,7 +222,7 @@ Test(candidates, a_steady_leak_beats_a_bigger_step, .init = lwt_dir_setup,
 Test(candidates, one_snapshot_has_none, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     struct fx_buf b;
-    series_snapshot(&b, 4, true);
+    series_snapshot(&b, 4, true, false);
     char *path = lwt_path(dir, "one.lwsnap");
     cr_assert(fx_write_file(&b, path));
     fx_free(&b);
@@ -310,4 +316,38 @@ Test(candidates, golden_series_reports, .init = lwt_dir_setup, .fini = lwt_dir_t
         cr_assert_eq(strstr(r.out, key) != NULL, want, "stack %d listed: %d", id, !want);
     }
     lwt_result_free(&r);
+}
+
+/* One snapshot (a heap threshold one): the age profile instead of
+ * candidates, the threshold in the header, resident thread stacks. */
+Test(candidates, golden_single_snapshot_report, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
+{
+    struct fx_buf b;
+    series_snapshot(&b, 4, true, true);
+    char *path = lwt_path(dir, "svc.321.000004.heap-threshold.lwsnap");
+    cr_assert(fx_write_file(&b, path));
+    fx_free(&b);
+    struct lwt_result r;
+    const char *text[] = {lwt_bin(), "report", "--top", "2", path, NULL};
+    cr_assert_eq(lwt_run(text, NULL, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    lwt_golden("single.txt", r.out);
+    cr_assert(strstr(r.out, "\nAge of the live heap blocks\n"
+                            "  0.0 s to 2.0 s old            3.0 MiB in 48 blocks\n"
+                            "  2.0 s to 4.0 s old            1.0 MiB in 16 blocks\n"
+                            "  4.0 s old or more             1.0 MiB in 16 blocks\n"),
+              "%s", r.out);
+    lwt_result_free(&r);
+    const char *json[] = {lwt_bin(), "report", "--format", "json", "--top", "2", path, NULL};
+    cr_assert_eq(lwt_run(json, NULL, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    lwt_golden("single.json", r.out);
+    cr_assert(strstr(r.out, "\"leak_candidates\": [],"), "%s", r.out);
+    cr_assert(strstr(r.out, "\"threshold\": {\"source\": \"heap\", \"threshold_bytes\": 157286400"),
+              "%s", r.out);
+    /* 8 threads, 7 measured at 64 KiB and one at 8 KiB */
+    cr_assert(strstr(r.out, "\"stack_bytes\": 67108864, \"resident_bytes\": 466944}"), "%s",
+              r.out);
+    lwt_result_free(&r);
+    free(path);
 }
