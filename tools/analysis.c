@@ -538,8 +538,8 @@ int lw_analysis_load_series(const struct lw_selection *sel, struct lw_series *ou
             ss->bytes[i] = e->bytes;
             ss->objects[i] = e->objects;
             ss->oldest_age_ns[i] = e->oldest_age_ns;
-            if (!seen)
-                ss->first_free_objects = e->free_objects;
+            if (!seen) /* a stack born during the series had freed nothing before it */
+                ss->first_free_objects = i == 0 ? e->free_objects : 0;
             seen = true;
         }
     }

@@ -92,7 +92,7 @@ struct lw_series_stack {
     uint64_t *objects;       /* [npoints] live blocks / mappings / threads */
     uint64_t *oldest_age_ns; /* [npoints] min age of its oldest non-empty AGE
                               * bucket; 0 without AGE */
-    uint64_t first_free_objects; /* free_objects in the first snapshot it appears in */
+    uint64_t first_free_objects; /* free_objects in the first snapshot; 0 if absent there */
 };
 
 struct lw_series {
