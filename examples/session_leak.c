@@ -162,12 +162,14 @@ int main(int argc, char **argv)
     printf("session_leak: pid %d\n", (int)getpid());
     fflush(stdout);
     load_routes();
-    handle_traffic();
-    pause_step(step, 0);
-    for (int r = 1; r <= rounds; r++) {
+    /* Round 0 is traffic without sessions: the requests in flight reach
+     * their usual level before the first snapshot. */
+    for (int r = 0; r <= rounds; r++) {
         for (int k = 0; k < SESSIONS_PER_ROUND; k++) {
-            struct session *s = session_open(id++);
+            struct session *s = r ? session_open(id++) : NULL;
             handle_traffic();
+            if (!s)
+                continue;
             if (k % 4 == 0) {
                 session_close_done(s);
             } else {
