@@ -437,24 +437,45 @@ static int diff_text(FILE *f, const struct diff_out *o)
             (int64_t)o->new->totals.heap_inuse_objects -
                 (int64_t)o->base->totals.heap_inuse_objects,
             d->grown, d->shrunk, d->added, d->vanished, d->unchanged);
-    size_t up = 0, down = 0;
-    for (size_t i = 0; i < d->nentries; i++)
-        d->entries[i].delta_inuse_bytes > 0 ||
-                (d->entries[i].delta_inuse_bytes == 0 && d->entries[i].delta_inuse_objects > 0)
-            ? up++
-            : down++;
+    /* Heap and mapping stacks by bytes; thread creation stacks (no bytes)
+     * in a section of their own. */
+    size_t up = 0, down = 0, threads = 0;
+    for (size_t i = 0; i < d->nentries; i++) {
+        const struct lw_diff_entry *e = &d->entries[i];
+        if (e->kind == LW_KIND_THREAD)
+            threads++;
+        else if (e->delta_inuse_bytes > 0 ||
+                 (e->delta_inuse_bytes == 0 && e->delta_inuse_objects > 0))
+            up++;
+        else
+            down++;
+    }
+    if (threads) {
+        fprintf(f, "\nThreads, by change of live threads\n");
+        /* entries are in delta-bytes order; threads all have 0: print the
+         * growing ones first */
+        for (int pass = 0, k = 0; pass < 2; pass++)
+            for (size_t i = 0; i < d->nentries; i++) {
+                const struct lw_diff_entry *e = &d->entries[i];
+                if (e->kind == LW_KIND_THREAD && (e->delta_inuse_objects > 0) == (pass == 0) &&
+                    (size_t)k < top)
+                    entry_text(f, o, (size_t)++k, e);
+            }
+    }
     if (up) {
         fprintf(f, "\nGrew most (%zu of %zu), by change of bytes in use\n", up < top ? up : top,
                 up);
-        for (size_t i = 0; i < up && i < top; i++)
-            entry_text(f, o, i + 1, &d->entries[i]);
+        for (size_t i = 0, k = 0; i < d->nentries && k < top; i++)
+            if (d->entries[i].kind != LW_KIND_THREAD && k < up)
+                entry_text(f, o, ++k, &d->entries[i]);
     }
     if (down) {
         fprintf(f, "\nShrank most (%zu of %zu)\n", down < top ? down : top, down);
-        for (size_t i = 0; i < down && i < top; i++)
-            entry_text(f, o, i + 1, &d->entries[d->nentries - 1 - i]);
+        for (size_t i = d->nentries, k = 0; i-- > 0 && k < top;)
+            if (d->entries[i].kind != LW_KIND_THREAD && k < down)
+                entry_text(f, o, ++k, &d->entries[i]);
     }
-    if (!up && !down)
+    if (!up && !down && !threads)
         fputs("\nNo call stack changed.\n", f);
     fflush(f);
     return ferror(f) ? -1 : 0;
