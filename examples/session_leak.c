@@ -2,7 +2,7 @@
  * session_leak.c - the C analogue of scenario 4 (a proxy whose memory rises
  * under load and never returns): every session starts a reader thread that
  * waits on a ticker. Closing a session stops the ticker, but only the
- * fixed code path (one session in four here) also tells the reader to end;
+ * fixed code path (two sessions in six here) also tells the reader to end;
  * the other readers wait forever, and the session's buffers with them.
  * Beside it: heavy malloc/free churn whose live bytes go up and down
  * (requests in flight), and a route table allocated once at start (flat).
@@ -125,7 +125,7 @@ NOINLINE static struct session *next_session(int round, int *id)
 }
 
 /* One round: SESSIONS_PER_ROUND sessions (none in round 0), each with
- * traffic; one session in four is closed the fixed way. */
+ * traffic; two in six are closed the fixed way. */
 NOINLINE static void serve_round(int round, int *id, int *leaked)
 {
     for (int k = 0; k < SESSIONS_PER_ROUND; k++) {

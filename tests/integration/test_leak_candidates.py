@@ -91,7 +91,7 @@ class LeakCandidatesTest(Case):
 
     def test_session_leak(self):
         out, lines = run_stepped(self, lwtest.PROGS["session_leak"])
-        # 6 sessions a round; one in four (k = 0, 4) closed properly
+        # 6 sessions a round; two of them (k = 0, 4) are closed properly
         self.assertEqual(lines[-1], f"session_leak: {6 * ROUNDS} sessions, "
                                     f"{4 * ROUNDS} readers still waiting\n")
         rep = lwtest.report(out)
