@@ -90,9 +90,10 @@ static void pause_step(int step, int round)
         nanosleep(&ts, NULL);
         return;
     }
-    /* Wait for a line, with an idle tick every 20 ms that allocates (a
-     * service's timers do): leakwatch starts its snapshot writer from an
-     * allocation call, so a snapshot asked for while we wait gets written. */
+    /* Wait for a line, with a timer tick every 20 ms that allocates, as a
+     * service's timers do: the snapshot asked for meanwhile is written
+     * whether or not the library needs an allocation call to start its
+     * writer (leakwatch before its idle-program fix did). */
     char line[64];
     printf("round %d\n", round);
     fflush(stdout);
