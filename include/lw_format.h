@@ -238,6 +238,86 @@ struct lw_rec_trigger {
     uint64_t reserved[2];
 };
 
+/* ---- kernel truth (1.2): tags 6, 7, 8, 12 ----
+ * Every uint64_t counter below may be LW_VALUE_NA: the source could not be
+ * read (file missing or unreadable, field absent on this kernel). Each
+ * source degrades on its own; readers show "n/a", never 0. */
+#define LW_VALUE_NA UINT64_MAX
+
+/* KERNEL_PROC payload (1.2): the kernel's view of the process, bytes.
+ * smaps_rollup is preferred; status is the fallback where both have it. */
+struct lw_rec_kernel_proc {
+    uint64_t rss_bytes;       /* smaps_rollup Rss (status VmRSS) */
+    uint64_t anon_bytes;      /* smaps_rollup Anonymous (status RssAnon); includes LazyFree */
+    uint64_t file_bytes;      /* status RssFile: resident file-backed pages mapped */
+    uint64_t shmem_bytes;     /* status RssShmem */
+    uint64_t lazyfree_bytes;  /* smaps_rollup LazyFree: MADV_FREE'd, not yet reclaimed */
+    uint64_t anon_huge_bytes; /* smaps_rollup AnonHugePages */
+    uint64_t swap_bytes;      /* smaps_rollup Swap (status VmSwap) */
+    uint64_t hwm_bytes;       /* status VmHWM: peak RSS */
+    uint64_t reserved[2];
+};                            /* 80 bytes */
+
+/* KERNEL_CGROUP payload (1.2): this struct, then path_len bytes of the
+ * cgroup's directory (as the writer opened it). At most one; absent when
+ * the process has no memory cgroup the writer could find. v1 reads the
+ * hierarchical total_* counters of memory.stat (they include child
+ * cgroups, as memory.usage_in_bytes does); v2 reads memory.stat as is. */
+#define LW_CGROUP_UNLIMITED 0x1u /* no limit (v2 "max", v1 >= 2^62): limit_bytes is NA */
+struct lw_rec_kernel_cgroup {
+    uint32_t version;             /* 1 or 2 */
+    uint32_t flags;               /* LW_CGROUP_* */
+    uint64_t usage_bytes;         /* v1 memory.usage_in_bytes, v2 memory.current */
+    uint64_t limit_bytes;         /* v1 memory.limit_in_bytes, v2 memory.max */
+    uint64_t anon_bytes;          /* v1 total_rss, v2 anon */
+    uint64_t file_bytes;          /* v1 total_cache, v2 file (both include shmem) */
+    uint64_t active_file_bytes;   /* v1 total_active_file, v2 active_file */
+    uint64_t inactive_file_bytes; /* v1 total_inactive_file, v2 inactive_file; holds MADV_FREE'd anon too */
+    uint64_t shmem_bytes;         /* v1 total_shmem, v2 shmem */
+    uint64_t dirty_bytes;         /* v1 total_dirty, v2 file_dirty */
+    uint64_t limit_events;        /* v1 memory.failcnt, v2 memory.events max */
+    uint64_t oom_events;          /* v1 NA, v2 memory.events oom */
+    uint64_t oom_kill_events;     /* v1 memory.oom_control oom_kill, v2 memory.events oom_kill */
+    uint32_t path_len;
+    uint32_t reserved0;
+    uint64_t reserved[2];
+};                                /* 120 bytes */
+
+/* PAGE_CACHE payload (1.2): one file, this struct then path_len bytes of
+ * its path (as /proc showed it; " (deleted)" kept). Written largest
+ * cached_bytes first, at most a bounded number per snapshot. */
+#define LW_PC_OPEN 0x1u     /* open by the process at the snapshot */
+#define LW_PC_MAPPED 0x2u   /* mapped by the process at the snapshot */
+#define LW_PC_SEEN 0x4u     /* neither now: seen open or mapped at an earlier scan */
+#define LW_PC_MINCORE 0x8u  /* measured with mmap + mincore (no dirty count); else cachestat(2) */
+#define LW_PC_PARTIAL 0x10u /* only the first part of a large file was measured */
+struct lw_rec_page_cache {
+    uint64_t cached_bytes;    /* pages of the file in the page cache */
+    uint64_t dirty_bytes;     /* of those, dirty; NA with mincore */
+    uint64_t writeback_bytes; /* of those, being written back; NA with mincore */
+    uint64_t size_bytes;      /* file size (st_size) */
+    uint32_t flags;           /* LW_PC_* */
+    uint32_t path_len;
+};                            /* 40 bytes */
+
+/* ALLOC_STATS payload (1.2): the allocator's own counters, bytes. */
+enum lw_allocator_kind {
+    LW_ALLOCATOR_GLIBC = 1,    /* mallinfo2() */
+    LW_ALLOCATOR_JEMALLOC = 2, /* mallctl("stats.*") after an "epoch" refresh */
+};
+struct lw_rec_alloc_stats {
+    uint32_t allocator;        /* enum lw_allocator_kind */
+    uint32_t reserved0;
+    uint64_t in_use_bytes;     /* glibc uordblks + hblkhd; jemalloc stats.allocated */
+    uint64_t free_bytes;       /* glibc fordblks (free chunks); jemalloc stats.resident - stats.allocated */
+    uint64_t arena_bytes;      /* glibc arena (sbrk/heap space); jemalloc stats.active */
+    uint64_t mmap_bytes;       /* glibc hblkhd (blocks mmapped one by one); jemalloc stats.mapped */
+    uint64_t resident_bytes;   /* glibc NA; jemalloc stats.resident */
+    uint64_t retained_bytes;   /* glibc NA; jemalloc stats.retained (unmapped, address space kept) */
+    uint64_t releasable_bytes; /* glibc keepcost (top chunk, trimmable); jemalloc NA */
+    uint64_t reserved[2];
+};                             /* 80 bytes */
+
 /* END payload. records counts every record before END. */
 struct lw_rec_end {
     uint64_t records;

@@ -236,6 +236,15 @@ int lw_config_load(struct lw_config *c, lw_config_get_fn get, void *get_arg, cha
         }
     }
 
+    if ((v = get("LEAKWATCH_MADV_FREE", get_arg)) && *v) {
+        if (!strcmp(v, "dontneed")) {
+            c->madv_free_dontneed = true;
+        } else if (strcmp(v, "keep")) {
+            report(err, err_arg, "MADV_FREE", v, "must be keep or dontneed; using keep");
+            problems++;
+        }
+    }
+
     for (char *const *e = environ_list; e && *e; e++) {
         const char *name = *e;
         if (strncmp(name, "LEAKWATCH_", 10))

@@ -24,7 +24,8 @@
     X(FOLLOW_EXEC, BOOL, "1", "1: programs exec'd by the target are traced too; 0: not") \
     X(FOLLOW_FORK, BOOL, "1", "1: fork children write their own snapshots; 0: they stop (a child that execs is FOLLOW_EXEC's)") \
     X(CMDLINE, BOOL, "1", "1: snapshots record the command line; 0: left out")         \
-    X(ROOT_PID, PID, "", "set by `leakwatch run`: pid of the process it started")
+    X(ROOT_PID, PID, "", "set by `leakwatch run`: pid of the process it started")       \
+    X(MADV_FREE, WORD, "keep", "keep: madvise(MADV_FREE) as asked; dontneed: turned into MADV_DONTNEED, so released memory leaves RSS at once")
 
 #define LW_SIG_OFF 0
 
@@ -37,6 +38,7 @@ struct lw_config {
     bool follow_fork;
     bool cmdline;
     int root_pid; /* 0: unknown */
+    bool madv_free_dontneed; /* MADV_FREE=dontneed */
 };
 
 /* getenv-like lookup, so tests and `leakwatch run` can feed their own. */

@@ -484,6 +484,10 @@ LW_EXPORT int madvise(void *a, size_t n, int advice)
 {
     if (LW_UNLIKELY(!ready()) && !boot())
         return (int)syscall(SYS_madvise, a, n, advice);
+    /* The remedy switch: released pages leave RSS now, not under pressure.
+     * The ledger then records what was really done (DONTNEED). */
+    if (advice == MADV_FREE && lw_state.cfg.madv_free_dontneed)
+        advice = MADV_DONTNEED;
     int r = real.madvise(a, n, advice);
     if (r == 0 && (advice == MADV_FREE || advice == MADV_DONTNEED || advice == MADV_DONTNEED_LOCKED) &&
         !lw_tls.guard && atomic_load_explicit(&lw_state.tracking, memory_order_relaxed))

@@ -16,6 +16,7 @@ enum lw_warn_kind {
     LW_WARN_THREAD,    /* writer thread could not start */
     LW_WARN_SIGNAL,    /* signal handler could not be installed */
     LW_WARN_UNWIND,    /* unwinder failed */
+    LW_WARN_KERNEL,    /* /proc or cgroup figures unreadable (kernel_snap.c) */
     LW_WARN_KINDS
 };
 

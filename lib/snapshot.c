@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../include/lw_format.h"
+#include "kernel_snap.h"
 #include "log.h"
 #include "lw.h"
 #include "modules.h"
@@ -64,6 +65,8 @@ bool lw_snapshot_init(void)
     out_buf = p;
     cmdline_buf = p + OUT_BUF;
     mincore_vec = (unsigned char *)p + OUT_BUF + CMDLINE_BUF;
+    if (!lw_ksnap_init())
+        lw_log_warn(LW_WARN_KERNEL, "no memory for the kernel figures; snapshots leave them out");
     return true;
 }
 
@@ -421,6 +424,7 @@ int lw_snapshot_write(uint32_t trigger, char *path_out, size_t path_len)
     lw_modules_write(&o);
     write_stacks(&o, &t);
     write_regions(&o, &t);
+    lw_ksnap_write(&o);
 
     struct lw_table_stats ts;
     lw_table_stats(&ts);
@@ -431,7 +435,8 @@ int lw_snapshot_write(uint32_t trigger, char *path_out, size_t path_len)
     t.dropped_stacks = lw_stack_dropped();
     t.dropped_regions = lw_region_dropped();
     t.unwind_failures = lw_stack_unwind_failures();
-    t.metadata_bytes += ts.bytes + lw_stack_memory_bytes() + reserve_len;
+    t.metadata_bytes += ts.bytes + lw_stack_memory_bytes() + reserve_len +
+                        lw_ksnap_memory_bytes();
     t.live_table_slots = ts.slots;
     lw_out_begin(&o, LW_REC_TOTALS, sizeof t);
     lw_out_bytes(&o, &t, sizeof t);
@@ -495,6 +500,7 @@ out:
 void lw_snapshot_fork_child(void)
 {
     lw_mutex_reset(&wlock);
+    lw_ksnap_fork_child();
     if (open_fd >= 0) {
         close(open_fd); /* the parent's file in progress: not ours */
         open_fd = -1;

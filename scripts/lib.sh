@@ -23,6 +23,7 @@ LW_PACKAGES=(
     git              # tests/integration: a real program run under the preload
     binutils         # as/ld for gcc; nm in the tests
     heaptrack        # bench/: the comparison figures
+    golang-go        # tests/integration/test_inspect: a real Go runtime releasing with MADV_FREE
 )
 
 # Absolute path of the repository root (the parent of scripts/).

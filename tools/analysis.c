@@ -387,7 +387,15 @@ static const struct compact *compact_find(const struct compact *c, size_t n, uin
     return NULL;
 }
 
-static void point_of(const struct lw_snapshot *s, const char *path, struct lw_series_point *pt)
+/* The waterfall line's bytes, LW_VALUE_NA if it has none. */
+static uint64_t wf_bytes(const struct lw_waterfall *w, const char *name)
+{
+    const struct lw_wf_line *l = lw_waterfall_find(w, name);
+    return l ? l->bytes : LW_VALUE_NA;
+}
+
+static void point_of(const struct lw_snapshot *s, const char *path, struct lw_series_point *pt,
+                     struct lw_waterfall *wf)
 {
     const struct lw_rec_totals *t = &s->totals;
     memset(pt, 0, sizeof *pt);
@@ -405,6 +413,15 @@ static void point_of(const struct lw_snapshot *s, const char *path, struct lw_se
         if (s->stacks[i].kind == LW_KIND_THREAD)
             pt->threads_live += sub0(s->stacks[i].alloc_objects, s->stacks[i].free_objects);
     pt->has_ages = s->nages > 0;
+    struct lw_kview kv;
+    struct lw_waterfall local;
+    if (!wf)
+        wf = &local;
+    lw_kview_from_snapshot(s, &kv);
+    lw_waterfall_build(&kv, wf);
+    pt->rss_bytes = wf_bytes(wf, "rss");
+    pt->file_cache_bytes = wf_bytes(wf, "page_cache");
+    pt->working_set_bytes = wf_bytes(wf, "cgroup_working_set");
 }
 
 struct vanished {
@@ -447,7 +464,9 @@ int lw_analysis_load_series(const struct lw_selection *sel, struct lw_series *ou
         abort();
     out->npoints = n;
     cs[n - 1] = compact_stacks(last, &ncs[n - 1]);
-    point_of(last, paths[n - 1], &out->points[n - 1]);
+    point_of(last, paths[n - 1], &out->points[n - 1], &out->last_wf);
+    if (n == 1)
+        out->first_wf = out->last_wf;
 
     for (size_t i = 0; i + 1 < n; i++) {
         struct lw_snapshot *s = lw_reader_load(paths[i], rerr);
@@ -462,7 +481,7 @@ int lw_analysis_load_series(const struct lw_selection *sel, struct lw_series *ou
             lw_reader_free(s);
             goto out;
         }
-        point_of(s, paths[i], &out->points[i]);
+        point_of(s, paths[i], &out->points[i], i == 0 ? &out->first_wf : NULL);
         cs[i] = compact_stacks(s, &ncs[i]);
         bool keep = false;
         for (size_t k = 0; k < ncs[i]; k++) {

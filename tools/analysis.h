@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "reader.h"
+#include "waterfall.h"
 
 struct lw_ranked {
     const struct lw_snap_stack *stack;
@@ -78,6 +79,10 @@ struct lw_series_point {
     uint64_t mmap_bytes;   /* the program's own mappings */
     uint64_t released_resident_bytes; /* MADV_FREE'd and still resident, both kinds */
     uint64_t threads_live; /* sum over thread stacks */
+    /* From the kernel records (waterfall.h); LW_VALUE_NA when not known. */
+    uint64_t rss_bytes;
+    uint64_t file_cache_bytes;  /* page cache of the process's files */
+    uint64_t working_set_bytes; /* its memory cgroup's */
     bool has_ages;         /* the snapshot has AGE records */
 };
 
@@ -104,6 +109,7 @@ struct lw_series {
     struct lw_snapshot **kept;      /* earlier snapshots holding vanished stacks */
     size_t nkept;
     uint64_t *mem;                  /* the per-point arrays */
+    struct lw_waterfall first_wf, last_wf; /* of the first and the last snapshot */
 };
 
 /* Load the selection's snapshots (sel->series, one process, by seq) as a

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "json.h"
 #include "output.h"
+#include "waterfall.h"
 
 /* One side's view of a stack: its in-use figures as the report shows them. */
 static void inuse(const struct lw_snap_stack *st, uint64_t *bytes, uint64_t *objs)
@@ -375,7 +376,7 @@ static const char *signed_human(int64_t v, char *buf, size_t len)
 {
     char h[32];
     uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    snprintf(buf, len, "%c%s", v < 0 ? '-' : '+', lw_output_human(a, h, sizeof h));
+    snprintf(buf, len, "%c%s", v < 0 ? '-' : '+', lw_human(a, h, sizeof h));
     return buf;
 }
 
@@ -386,7 +387,7 @@ static void side_text(FILE *f, const char *label, const char *path, const struct
     fprintf(f, "  %-4s  %s\n        pid %u, snapshot #%u (%s), %s: heap in use %s in %" PRIu64
                " blocks\n",
             label, path, s->proc.pid, s->proc.seq, lw_reader_trigger_name(s->proc.trigger), when,
-            lw_output_human(s->totals.heap_inuse_bytes, h, sizeof h),
+            lw_human(s->totals.heap_inuse_bytes, h, sizeof h),
             s->totals.heap_inuse_objects);
 }
 
@@ -406,8 +407,8 @@ static void entry_text(FILE *f, const struct diff_out *o, size_t rank,
     else
         fprintf(f, "\n#%zu  %s (%+" PRId64 " %s): %s -> %s [%s%s%s]\n", rank,
                 signed_human(e->delta_inuse_bytes, d, sizeof d), e->delta_inuse_objects, unit,
-                lw_output_human(e->base_inuse_bytes, b, sizeof b),
-                lw_output_human(e->new_inuse_bytes, n, sizeof n), lw_reader_kind_name(e->kind),
+                lw_human(e->base_inuse_bytes, b, sizeof b),
+                lw_human(e->new_inuse_bytes, n, sizeof n), lw_reader_kind_name(e->kind),
                 e->status == LW_DIFF_NEW        ? ", new"
                 : e->status == LW_DIFF_VANISHED ? ", vanished"
                                                 : "",

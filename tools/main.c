@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "diff.h"
 #include "lw_config.h"
+#include "inspect.h"
 #include "report.h"
 #include "run.h"
 
@@ -26,6 +27,9 @@ static const char usage[] =
     "                                     ranked by growth\n"
     "  diff [OPTIONS] BASE NEW            what changed between two snapshots,\n"
     "                                     call stack by call stack\n"
+    "  inspect [OPTIONS] PID              the kernel's view of a running process\n"
+    "                                     (no preload): RSS, LazyFree, page\n"
+    "                                     cache by file, cgroup working set\n"
     "\n"
     "  leakwatch VERB --help   options of a verb\n"
     "  leakwatch --version     print the version\n"
@@ -37,7 +41,7 @@ static const char usage[] =
     "Exit status:\n"
     "  0  success\n"
     "  1  bad input (missing, truncated, corrupt or newer-format snapshot, or no\n"
-    "     snapshot in a directory)\n"
+    "     snapshot in a directory); inspect: no such process, or no permission\n"
     "  2  usage error, or `run` refused to start the program\n"
     "  `run` otherwise exits with the program's status (128+N if signal N killed it)\n";
 
@@ -62,6 +66,8 @@ int main(int argc, char **argv)
         return lw_report_main(argc - 1, argv + 1);
     if (!strcmp(verb, "diff"))
         return lw_diff_main(argc - 1, argv + 1);
+    if (!strcmp(verb, "inspect"))
+        return lw_inspect_main(argc - 1, argv + 1);
     lw_cli_error("unknown verb '%s' (see leakwatch --help)", verb);
     return LW_EXIT_USAGE;
 }

@@ -49,9 +49,6 @@ void lw_output_json_frames(struct lw_json *j, lw_sym_t *sym, const struct lw_sna
 void lw_output_text_frames(FILE *f, lw_sym_t *sym, const struct lw_snap_stack *st,
                            uint32_t max_depth);
 
-/* "12.3 MiB" (or "512 B"). */
-const char *lw_output_human(uint64_t v, char *buf, size_t len);
-
 /* "2024-05-01T12:00:00.123Z" for ns since the epoch (UTC, milliseconds). */
 void lw_output_iso_time(uint64_t ns, char *buf, size_t len);
 

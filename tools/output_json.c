@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "json.h"
+#include "waterfall.h"
 
 static void hex(struct lw_json *j, const char *key, uint64_t v)
 {
@@ -157,6 +158,14 @@ static void threads_json(struct lw_json *j, const struct lw_report *r)
     lw_json_object_end(j);
 }
 
+static void u64_or_null(struct lw_json *j, const char *key, uint64_t v)
+{
+    if (v == LW_VALUE_NA)
+        lw_json_null(j, key);
+    else
+        lw_json_u64(j, key, v);
+}
+
 /* "series" (one entry per snapshot of the process), "growth",
  * "leak_candidates" (best first) and "age_profile" (of the last snapshot). */
 static void series_json(struct lw_json *j, const struct lw_report *r)
@@ -178,9 +187,9 @@ static void series_json(struct lw_json *j, const struct lw_report *r)
         lw_json_u64(j, "mmap_bytes", p->mmap_bytes);
         lw_json_u64(j, "threads_live", p->threads_live);
         lw_json_u64(j, "released_resident_bytes", p->released_resident_bytes);
-        lw_json_null(j, "rss_bytes");
-        lw_json_null(j, "file_cache_bytes");
-        lw_json_null(j, "working_set_bytes");
+        u64_or_null(j, "rss_bytes", p->rss_bytes);
+        u64_or_null(j, "file_cache_bytes", p->file_cache_bytes);
+        u64_or_null(j, "working_set_bytes", p->working_set_bytes);
         lw_json_object_end(j);
     }
     lw_json_array_end(j);
@@ -325,6 +334,12 @@ static int json_write(FILE *f, const struct lw_report *r)
     lw_json_u64(&j, "stale_blocks", t->stale_blocks);
     lw_json_u64(&j, "reentrant_calls", t->reentrant_calls);
     lw_json_object_end(&j);
+
+    struct lw_kview kv;
+    struct lw_waterfall wf;
+    lw_kview_from_snapshot(s, &kv);
+    lw_waterfall_build(&kv, &wf);
+    lw_kview_json(&j, &kv, &wf);
 
     threads_json(&j, r);
     series_json(&j, r);

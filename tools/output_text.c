@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "waterfall.h"
 
 #define TEXT_DEFAULT_TOP 10
 
@@ -17,24 +18,7 @@
 
 static const char *human(uint64_t v, char *buf, size_t len)
 {
-    return lw_output_human(v, buf, len);
-}
-
-const char *lw_output_human(uint64_t v, char *buf, size_t len)
-{
-    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    if (v < 1024) {
-        snprintf(buf, len, "%" PRIu64 " B", v);
-        return buf;
-    }
-    double d = (double)v / 1024;
-    size_t u = 0;
-    while (d >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
-        d /= 1024;
-        u++;
-    }
-    snprintf(buf, len, d >= 100 ? "%.0f %s" : "%.1f %s", d, units[u]);
-    return buf;
+    return lw_human(v, buf, len);
 }
 
 /* "  label   12.3 MiB (12897484 bytes)" without a newline. */
@@ -58,10 +42,10 @@ static void threshold_line(FILE *f, const struct lw_rec_trigger *t)
     char a[32], b[32], c[32];
     fprintf(f, "  threshold %s crossed %s: %s seen",
             t->source < sizeof what / sizeof what[0] ? what[t->source] : "unknown source",
-            lw_output_human(t->threshold_bytes, a, sizeof a),
-            lw_output_human(t->observed_bytes, b, sizeof b));
+            lw_human(t->threshold_bytes, a, sizeof a),
+            lw_human(t->observed_bytes, b, sizeof b));
     if (t->limit_bytes)
-        fprintf(f, " (cgroup limit %s)", lw_output_human(t->limit_bytes, c, sizeof c));
+        fprintf(f, " (cgroup limit %s)", lw_human(t->limit_bytes, c, sizeof c));
     fputc('\n', f);
 }
 
@@ -377,6 +361,10 @@ static void growth(FILE *f, const struct lw_report *r)
     fprintf(f, "\nGrowth over %zu snapshots (#%u to #%u, %.1f s): heap in use %s -> %s\n",
             se->npoints, a->seq, b->seq, b->t - a->t, human(a->heap_inuse_bytes, h1, sizeof h1),
             human(b->heap_inuse_bytes, h2, sizeof h2));
+    char since[48];
+    snprintf(since, sizeof since, "since snapshot #%u", a->seq);
+    fputs("  ", f);
+    lw_waterfall_growth_text(f, &se->first_wf, &se->last_wf, since);
     if (!r->ncands) {
         fputs("  no call stack grew: no leak candidates\n", f);
         return;
@@ -398,9 +386,20 @@ static void growth(FILE *f, const struct lw_report *r)
         fprintf(f, "\n(%zu more candidates; --format json lists all)\n", r->ncands - shown);
 }
 
+/* The kernel's view and the waterfall (1.2 snapshots). */
+static void kernel(FILE *f, const struct lw_report *r)
+{
+    struct lw_kview v;
+    struct lw_waterfall w;
+    lw_kview_from_snapshot(r->snap, &v);
+    lw_waterfall_build(&v, &w);
+    lw_kview_text(f, &v, &w);
+}
+
 static int text_write(FILE *f, const struct lw_report *r)
 {
     header(f, r);
+    kernel(f, r);
     totals(f, r);
     threads(f, r);
     growth(f, r);

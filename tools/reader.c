@@ -33,6 +33,10 @@ _Static_assert(sizeof(struct lw_rec_thread) == 40, "THREAD layout");
 _Static_assert(sizeof(struct lw_rec_age) == 16, "AGE layout");
 _Static_assert(sizeof(struct lw_age_bucket) == 24, "AGE bucket layout");
 _Static_assert(sizeof(struct lw_rec_trigger) == 48, "TRIGGER layout");
+_Static_assert(sizeof(struct lw_rec_kernel_proc) == 80, "KERNEL_PROC layout");
+_Static_assert(sizeof(struct lw_rec_kernel_cgroup) == 120, "KERNEL_CGROUP layout");
+_Static_assert(sizeof(struct lw_rec_page_cache) == 40, "PAGE_CACHE layout");
+_Static_assert(sizeof(struct lw_rec_alloc_stats) == 80, "ALLOC_STATS layout");
 
 struct parse {
     const uint8_t *buf;
@@ -50,6 +54,7 @@ struct counts {
     size_t process, totals, modules, stacks, regions, unknown;
     size_t segs, frames, build_id_bytes, string_bytes, argc;
     size_t threads, ages, buckets, triggers; /* 1.2: tags 9-11 */
+    size_t kproc, cgroup, page_cache, alloc_stats; /* 1.2 kernel records */
 };
 
 __attribute__((format(printf, 2, 3))) static bool fail(struct parse *p, const char *fmt, ...)
@@ -76,6 +81,10 @@ static const char *tag_name(uint32_t tag)
     case LW_REC_AGE: return "AGE";
     case LW_REC_TRIGGER: return "TRIGGER";
     case LW_REC_END: return "END";
+    case LW_REC_KERNEL_PROC: return "KERNEL_PROC";
+    case LW_REC_KERNEL_CGROUP: return "KERNEL_CGROUP";
+    case LW_REC_PAGE_CACHE: return "PAGE_CACHE";
+    case LW_REC_ALLOC_STATS: return "ALLOC_STATS";
     default: return "unknown";
     }
 }
@@ -347,6 +356,53 @@ static bool scan(struct parse *p, struct counts *c)
             if (!scan_trigger(p, off, pl, h.len, c))
                 return false;
             break;
+        case LW_REC_KERNEL_PROC:
+            if (c->kproc)
+                return fail(p, "corrupt: a second KERNEL_PROC record at offset %zu", off);
+            if (!check_len(p, off, h.tag, h.len, sizeof(struct lw_rec_kernel_proc)))
+                return false;
+            c->kproc++;
+            break;
+        case LW_REC_KERNEL_CGROUP: {
+            struct lw_rec_kernel_cgroup r;
+            if (c->cgroup)
+                return fail(p, "corrupt: a second KERNEL_CGROUP record at offset %zu", off);
+            if (h.len < sizeof r)
+                return check_len(p, off, h.tag, h.len, sizeof r);
+            memcpy(&r, pl, sizeof r);
+            if (!check_len(p, off, h.tag, h.len, sizeof r + (uint64_t)r.path_len))
+                return false;
+            if (p->strict && r.version != 1 && r.version != 2)
+                return fail(p, "corrupt KERNEL_CGROUP record at offset %zu: cgroup version %u", off,
+                            r.version);
+            c->cgroup++;
+            c->string_bytes += (size_t)r.path_len + 1;
+            break;
+        }
+        case LW_REC_PAGE_CACHE: {
+            struct lw_rec_page_cache r;
+            if (h.len < sizeof r)
+                return check_len(p, off, h.tag, h.len, sizeof r);
+            memcpy(&r, pl, sizeof r);
+            if (!check_len(p, off, h.tag, h.len, sizeof r + (uint64_t)r.path_len))
+                return false;
+            c->page_cache++;
+            c->string_bytes += (size_t)r.path_len + 1;
+            break;
+        }
+        case LW_REC_ALLOC_STATS: {
+            struct lw_rec_alloc_stats r;
+            if (c->alloc_stats)
+                return fail(p, "corrupt: a second ALLOC_STATS record at offset %zu", off);
+            if (!check_len(p, off, h.tag, h.len, sizeof r))
+                return false;
+            memcpy(&r, pl, sizeof r);
+            if (p->strict && r.allocator != LW_ALLOCATOR_GLIBC && r.allocator != LW_ALLOCATOR_JEMALLOC)
+                return fail(p, "corrupt ALLOC_STATS record at offset %zu: unknown allocator %u", off,
+                            r.allocator);
+            c->alloc_stats++;
+            break;
+        }
         case LW_REC_END: {
             struct lw_rec_end r;
             if (!check_len(p, off, h.tag, h.len, sizeof r))
@@ -420,7 +476,8 @@ static struct lw_snapshot *fill(struct parse *p, const struct counts *c)
                    a8(c->regions * sizeof(struct lw_rec_region)) + a8(c->stacks * 4) +
                    a8(c->threads * sizeof(struct lw_rec_thread)) +
                    a8(c->ages * sizeof(struct lw_snap_age)) +
-                   a8(c->buckets * sizeof(struct lw_age_bucket));
+                   a8(c->buckets * sizeof(struct lw_age_bucket)) +
+                   a8(c->page_cache * sizeof(struct lw_snap_page_cache));
     uint8_t *mem = calloc(1, total);
     if (!mem) {
         fail(p, "out of memory (%zu bytes needed)", total);
@@ -446,6 +503,7 @@ static struct lw_snapshot *fill(struct parse *p, const struct counts *c)
     struct lw_rec_thread *threads = carve(&cv, c->threads * sizeof *threads);
     struct lw_snap_age *ages = carve(&cv, c->ages * sizeof *ages);
     struct lw_age_bucket *buckets = carve(&cv, c->buckets * sizeof *buckets);
+    struct lw_snap_page_cache *pcs = carve(&cv, c->page_cache * sizeof *pcs);
 
     size_t off = p->header_size;
     for (;;) {
@@ -539,6 +597,31 @@ static struct lw_snapshot *fill(struct parse *p, const struct counts *c)
             memcpy(&s->trigger, pl, sizeof s->trigger);
             s->has_trigger = true;
             break;
+        case LW_REC_KERNEL_PROC:
+            memcpy(&s->kproc, pl, sizeof s->kproc);
+            s->has_kproc = true;
+            break;
+        case LW_REC_KERNEL_CGROUP:
+            memcpy(&s->cgroup, pl, sizeof s->cgroup);
+            memcpy(strings, pl + sizeof s->cgroup, s->cgroup.path_len);
+            strings[s->cgroup.path_len] = '\0';
+            s->cgroup_path = strings;
+            strings += s->cgroup.path_len + 1;
+            s->has_cgroup = true;
+            break;
+        case LW_REC_PAGE_CACHE: {
+            struct lw_snap_page_cache *pc = &pcs[s->npage_cache++];
+            memcpy(&pc->rec, pl, sizeof pc->rec);
+            memcpy(strings, pl + sizeof pc->rec, pc->rec.path_len);
+            strings[pc->rec.path_len] = '\0';
+            pc->path = strings;
+            strings += pc->rec.path_len + 1;
+            break;
+        }
+        case LW_REC_ALLOC_STATS:
+            memcpy(&s->alloc_stats, pl, sizeof s->alloc_stats);
+            s->has_alloc_stats = true;
+            break;
         default:
             s->unknown_records++;
             break;
@@ -551,6 +634,7 @@ static struct lw_snapshot *fill(struct parse *p, const struct counts *c)
     s->threads = threads;
     qsort(ages, s->nages, sizeof *ages, cmp_age);
     s->ages = ages;
+    s->page_cache = pcs;
     for (size_t i = 0; i < s->nstacks; i++)
         by_id[i] = (uint32_t)i;
     qsort_r(by_id, s->nstacks, sizeof *by_id, cmp_by_id, stacks);

@@ -43,6 +43,12 @@ struct lw_snap_age {
     const struct lw_age_bucket *buckets; /* min_age_ns strictly ascending */
 };
 
+/* A PAGE_CACHE record (1.2). */
+struct lw_snap_page_cache {
+    struct lw_rec_page_cache rec;
+    const char *path; /* NUL-terminated copy */
+};
+
 struct lw_snapshot {
     const char *name; /* file name used in messages (copy) */
     uint16_t major, minor;
@@ -67,6 +73,14 @@ struct lw_snapshot {
     size_t unknown_records; /* records with a tag this reader does not know */
     const uint32_t *by_id;  /* internal: indexes of stacks sorted by id */
     void *mem;              /* the one allocation holding everything */
+    /* 1.2 kernel records; absent in older snapshots (has_* false, n 0). */
+    bool has_kproc, has_cgroup, has_alloc_stats;
+    struct lw_rec_kernel_proc kproc;
+    struct lw_rec_kernel_cgroup cgroup;
+    const char *cgroup_path;                    /* NUL-terminated copy, or NULL */
+    const struct lw_snap_page_cache *page_cache; /* in file order (largest first) */
+    size_t npage_cache;
+    struct lw_rec_alloc_stats alloc_stats;
 };
 
 /* Longest message the reader produces, including the file name. */

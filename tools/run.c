@@ -47,6 +47,9 @@ static const char run_usage[] =
     "  --no-follow-exec   do not trace programs that CMD execs\n"
     "  --no-follow-fork   fork children of CMD write no snapshots\n"
     "  --no-cmdline       leave the command line out of snapshots\n"
+    "  --madv-free MODE   keep (default): madvise(MADV_FREE) as the program asks;\n"
+    "                     dontneed: turn it into MADV_DONTNEED, so released memory\n"
+    "                     leaves RSS at once (confirms a MADV_FREE diagnosis)\n"
     "  --help-env         list the LEAKWATCH_* variables as a Markdown table\n"
     "  -h, --help         show this help\n"
     "\n"
@@ -65,6 +68,7 @@ static const char run_usage[] =
 /* Values given on the command line; NULL: not given. */
 struct run_flags {
     const char *output, *signal, *depth, *follow_exec, *follow_fork, *cmdline;
+    const char *madv_free;
     const char *output_default; /* ./leakwatch-CMD-PID, used when OUTPUT is unset */
 };
 
@@ -82,6 +86,8 @@ static const char **flag_slot(struct run_flags *f, const char *name)
         return &f->follow_fork;
     if (!strcmp(name, "LEAKWATCH_CMDLINE"))
         return &f->cmdline;
+    if (!strcmp(name, "LEAKWATCH_MADV_FREE"))
+        return &f->madv_free;
     return NULL;
 }
 
@@ -89,7 +95,7 @@ static const char *flag_name(const char *var)
 {
     static const char *const map[][2] = {
         {"LEAKWATCH_OUTPUT", "--output"}, {"LEAKWATCH_SIGNAL", "--signal"},
-        {"LEAKWATCH_DEPTH", "--depth"},
+        {"LEAKWATCH_DEPTH", "--depth"}, {"LEAKWATCH_MADV_FREE", "--madv-free"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strncmp(var, map[i][0], strlen(map[i][0])) && var[strlen(map[i][0])] == '=')
@@ -370,6 +376,8 @@ static void exec_child(const char *lib, const char *out_dir, struct run_flags *f
         setenv("LEAKWATCH_FOLLOW_FORK", fl->follow_fork, 1);
     if (fl->cmdline)
         setenv("LEAKWATCH_CMDLINE", fl->cmdline, 1);
+    if (fl->madv_free)
+        setenv("LEAKWATCH_MADV_FREE", fl->madv_free, 1);
     snprintf(buf, sizeof buf, "%ld", (long)getpid());
     setenv("LEAKWATCH_ROOT_PID", buf, 1);
     sigprocmask(SIG_SETMASK, oldmask, NULL);
@@ -394,7 +402,8 @@ static void exec_child(const char *lib, const char *out_dir, struct run_flags *f
 
 int lw_run_main(int argc, char **argv)
 {
-    enum { OPT_OUTPUT = 256, OPT_SIGNAL, OPT_DEPTH, OPT_NOEXEC, OPT_NOFORK, OPT_NOCMD, OPT_HELPENV };
+    enum { OPT_OUTPUT = 256, OPT_SIGNAL, OPT_DEPTH, OPT_NOEXEC, OPT_NOFORK, OPT_NOCMD, OPT_HELPENV,
+           OPT_MADV_FREE };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, OPT_OUTPUT},
         {"signal", required_argument, NULL, OPT_SIGNAL},
@@ -403,6 +412,7 @@ int lw_run_main(int argc, char **argv)
         {"no-follow-fork", no_argument, NULL, OPT_NOFORK},
         {"no-cmdline", no_argument, NULL, OPT_NOCMD},
         {"help-env", no_argument, NULL, OPT_HELPENV},
+        {"madv-free", required_argument, NULL, OPT_MADV_FREE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -418,6 +428,7 @@ int lw_run_main(int argc, char **argv)
         case OPT_NOEXEC: fl.follow_exec = "0"; break;
         case OPT_NOFORK: fl.follow_fork = "0"; break;
         case OPT_NOCMD: fl.cmdline = "0"; break;
+        case OPT_MADV_FREE: fl.madv_free = optarg; break;
         case OPT_HELPENV: print_help_env(); return LW_EXIT_OK;
         case 'h': fputs(run_usage, stdout); return LW_EXIT_OK;
         case ':':

@@ -113,8 +113,26 @@ Test(config, signal_names)
 
 Test(config, option_table_lists_every_option)
 {
-    cr_assert_eq(lw_option_count, 7);
+    cr_assert_eq(lw_option_count, 8);
     cr_assert_str_eq(lw_option_table[0].name, "OUTPUT");
     for (size_t i = 0; i < lw_option_count; i++)
         cr_assert(strlen(lw_option_table[i].help) > 10);
+}
+
+Test(config, madv_free_remedy)
+{
+    char *none[] = {NULL};
+    struct lw_config c;
+    cr_assert_eq(load(&c, none), 0);
+    cr_assert_not(c.madv_free_dontneed);
+    char *on[] = {"LEAKWATCH_MADV_FREE=dontneed", NULL};
+    cr_assert_eq(load(&c, on), 0);
+    cr_assert(c.madv_free_dontneed);
+    char *keep[] = {"LEAKWATCH_MADV_FREE=keep", NULL};
+    cr_assert_eq(load(&c, keep), 0);
+    cr_assert_not(c.madv_free_dontneed);
+    char *bad[] = {"LEAKWATCH_MADV_FREE=DONTNEED", NULL};
+    cr_assert_eq(load(&c, bad), 1);
+    cr_assert_not(c.madv_free_dontneed);
+    cr_assert_str_eq(msgs[0], "LEAKWATCH_MADV_FREE='DONTNEED': must be keep or dontneed; using keep");
 }

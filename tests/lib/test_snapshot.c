@@ -59,6 +59,8 @@ struct parsed {
     struct lw_rec_process proc;
     struct lw_rec_totals tot;
     int n_proc, n_tot, n_mod, n_stack, n_region, n_end;
+    int n_kproc, n_cgroup, n_pcache, n_astats; /* 1.2 kernel records */
+    struct lw_rec_kernel_proc kproc;
     uint64_t records_before_end;
     uint64_t heap_inuse_sum, heap_objects_sum, mapped_sum;
     int main_modules;
@@ -138,6 +140,31 @@ static void parse(const char *path, struct parsed *p)
             p->n_end++;
             break;
         }
+        case LW_REC_KERNEL_PROC:
+            cr_assert_eq(r.len, sizeof p->kproc);
+            memcpy(&p->kproc, pl, sizeof p->kproc);
+            p->n_kproc++;
+            break;
+        case LW_REC_KERNEL_CGROUP: {
+            struct lw_rec_kernel_cgroup c;
+            memcpy(&c, pl, sizeof c);
+            cr_assert_eq(r.len, sizeof c + c.path_len);
+            cr_assert(c.version == 1 || c.version == 2);
+            p->n_cgroup++;
+            break;
+        }
+        case LW_REC_PAGE_CACHE: {
+            struct lw_rec_page_cache c;
+            memcpy(&c, pl, sizeof c);
+            cr_assert_eq(r.len, sizeof c + c.path_len);
+            cr_assert_gt(c.cached_bytes, 0);
+            p->n_pcache++;
+            break;
+        }
+        case LW_REC_ALLOC_STATS:
+            cr_assert_eq(r.len, sizeof(struct lw_rec_alloc_stats));
+            p->n_astats++;
+            break;
         default:
             cr_assert_fail("unknown tag %u", r.tag);
         }
@@ -178,6 +205,13 @@ Test(snapshot, round_trip)
     cr_assert_eq(p.n_proc, 1);
     cr_assert_eq(p.n_tot, 1);
     cr_assert_eq(p.n_end, 1);
+    /* the kernel's view of this test process: readable here */
+    cr_assert_eq(p.n_kproc, 1);
+    cr_assert_gt(p.kproc.rss_bytes, 0);
+    cr_assert_neq(p.kproc.rss_bytes, LW_VALUE_NA);
+    cr_assert_leq(p.n_cgroup, 1);
+    cr_assert_gt(p.n_pcache, 0); /* at least the test binary and libc, mapped */
+    cr_assert_eq(p.n_astats, 1);
     cr_assert_eq(p.main_modules, 1);
     cr_assert_geq(p.n_mod, 3);
     cr_assert_eq(p.proc.pid, (uint32_t)getpid());

@@ -157,7 +157,7 @@ void fx_free(struct fx_buf *b)
     memset(b, 0, sizeof *b);
 }
 
-void fx_standard(struct fx_buf *b)
+static void standard_body(struct fx_buf *b)
 {
     static const char cmdline[] = "demo\0--size\0" "10 MB\0it's";
     struct lw_rec_process p = {
@@ -230,6 +230,65 @@ void fx_standard(struct fx_buf *b)
     fx_region(b, &r2);
     fx_region(b, &r3);
     fx_region(b, &r4);
+}
+
+void fx_standard(struct fx_buf *b)
+{
+    standard_body(b);
+    fx_end(b);
+}
+
+static void page_cache(struct fx_buf *b, struct lw_rec_page_cache r, const char *path)
+{
+    struct pieces ps = {0};
+    r.path_len = (uint32_t)strlen(path);
+    add(&ps, &r, sizeof r);
+    add(&ps, path, r.path_len);
+    fx_record(b, LW_REC_PAGE_CACHE, ps.p, (uint32_t)ps.n);
+    free(ps.p);
+}
+
+void fx_kernel(struct fx_buf *b)
+{
+    const uint64_t MiB = 1u << 20;
+    struct lw_rec_kernel_proc k = {
+        .rss_bytes = 10 * MiB, .anon_bytes = 8 * MiB, .file_bytes = 2 * MiB, .shmem_bytes = 0,
+        .lazyfree_bytes = 262144, .anon_huge_bytes = LW_VALUE_NA, .swap_bytes = 0,
+        .hwm_bytes = 12 * MiB,
+    };
+    fx_record(b, LW_REC_KERNEL_PROC, &k, sizeof k);
+    static const char cg_path[] = "/sys/fs/cgroup/memory/docker/abc";
+    struct lw_rec_kernel_cgroup c = {
+        .version = 1, .flags = LW_CGROUP_UNLIMITED, .usage_bytes = 300 * MiB,
+        .limit_bytes = LW_VALUE_NA, .anon_bytes = 8 * MiB, .file_bytes = 280 * MiB,
+        .active_file_bytes = 24 * MiB, .inactive_file_bytes = 270 * MiB, .shmem_bytes = 0,
+        .dirty_bytes = 256 * MiB, .limit_events = 0, .oom_events = LW_VALUE_NA,
+        .oom_kill_events = 0, .path_len = sizeof cg_path - 1,
+    };
+    struct pieces ps = {0};
+    add(&ps, &c, sizeof c);
+    add(&ps, cg_path, c.path_len);
+    fx_record(b, LW_REC_KERNEL_CGROUP, ps.p, (uint32_t)ps.n);
+    free(ps.p);
+    page_cache(b, (struct lw_rec_page_cache){256 * MiB, 200 * MiB, 0, 256 * MiB, LW_PC_OPEN, 0},
+               "/var/log/app/metrics.log");
+    page_cache(b, (struct lw_rec_page_cache){10 * MiB, LW_VALUE_NA, LW_VALUE_NA, 10 * MiB,
+                                             LW_PC_SEEN | LW_PC_MINCORE, 0},
+               "/var/log/app/metrics.log.1");
+    page_cache(b, (struct lw_rec_page_cache){1835008, 0, 0, 1922624, LW_PC_MAPPED, 0},
+               "/usr/lib/x86_64-linux-gnu/libc.so.6");
+    struct lw_rec_alloc_stats a = {
+        .allocator = LW_ALLOCATOR_GLIBC, .in_use_bytes = 4200000, .free_bytes = 100000,
+        .arena_bytes = 5 * MiB, .mmap_bytes = 0, .resident_bytes = LW_VALUE_NA,
+        .retained_bytes = LW_VALUE_NA, .releasable_bytes = 65536,
+    };
+    fx_record(b, LW_REC_ALLOC_STATS, &a, sizeof a);
+}
+
+void fx_standard_kernel(struct fx_buf *b)
+{
+    standard_body(b);
+    fx_kernel(b);
     fx_end(b);
 }
 

@@ -50,6 +50,11 @@ void fx_free(struct fx_buf *b);
 #define FX_MAIN_BASE 0x555555554000ull
 #define FX_LIB_BASE 0x7f1234560000ull
 void fx_standard(struct fx_buf *b);
+/* 1.2 kernel records: KERNEL_PROC, KERNEL_CGROUP (v1), three PAGE_CACHE
+ * (a log 256 MiB, its rotated predecessor, libc) and ALLOC_STATS (glibc). */
+void fx_kernel(struct fx_buf *b);
+/* fx_standard with fx_kernel's records before END. */
+void fx_standard_kernel(struct fx_buf *b);
 
 /* A minimal valid snapshot of one process, for analysis tests. */
 void fx_minimal(struct fx_buf *b, uint32_t pid, uint32_t ppid, uint32_t seq, uint32_t flags,

@@ -69,6 +69,29 @@ Test(cli, golden_json_report, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
     free(snap);
 }
 
+/* The standard fixture with the 1.2 kernel records: the waterfall in text
+ * and JSON (tests/tools/golden/report-kernel.*). */
+Test(cli, golden_kernel_reports, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
+{
+    struct fx_buf b;
+    fx_standard_kernel(&b);
+    char *snap = lwt_path(dir, "demo.4242.000003.exit.lwsnap");
+    cr_assert(fx_write_file(&b, snap));
+    fx_free(&b);
+    struct lwt_result r;
+    const char *args[] = {"report", snap, NULL};
+    leakwatch(&r, args);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    golden("report-kernel.txt", r.out);
+    lwt_result_free(&r);
+    const char *jargs[] = {"report", "--format", "json", snap, NULL};
+    leakwatch(&r, jargs);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    golden("report-kernel.json", r.out);
+    lwt_result_free(&r);
+    free(snap);
+}
+
 Test(cli, top_and_output_file, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     char *snap = write_standard("demo.lwsnap");

@@ -6,6 +6,7 @@
  * never crashes the parser.
  */
 #include <criterion/criterion.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -699,6 +700,165 @@ Test(reader, threads_ages_random_corruption)
                 cr_assert_eq(lw_reader_find_stack(s, s->threads[i].stack)->kind, LW_KIND_THREAD);
         lw_reader_free(s);
     }
+    free(copy);
+    fx_free(&b);
+}
+
+/* ---- 1.2 kernel records (KERNEL_PROC, KERNEL_CGROUP, PAGE_CACHE, ALLOC_STATS) ---- */
+
+Test(reader, kernel_records_round_trip)
+{
+    struct fx_buf b;
+    fx_standard_kernel(&b);
+    struct lw_snapshot *s = parse(&b);
+    cr_assert_not_null(s, "%s", err);
+    cr_assert(s->has_kproc);
+    cr_assert_eq(s->kproc.rss_bytes, 10u << 20);
+    cr_assert_eq(s->kproc.lazyfree_bytes, 262144);
+    cr_assert_eq(s->kproc.anon_huge_bytes, LW_VALUE_NA);
+    cr_assert(s->has_cgroup);
+    cr_assert_eq(s->cgroup.version, 1);
+    cr_assert_eq(s->cgroup.flags, LW_CGROUP_UNLIMITED);
+    cr_assert_eq(s->cgroup.inactive_file_bytes, 270u << 20);
+    cr_assert_str_eq(s->cgroup_path, "/sys/fs/cgroup/memory/docker/abc");
+    cr_assert_eq(s->npage_cache, 3);
+    cr_assert_str_eq(s->page_cache[0].path, "/var/log/app/metrics.log");
+    cr_assert_eq(s->page_cache[0].rec.cached_bytes, 256u << 20);
+    cr_assert_eq(s->page_cache[1].rec.dirty_bytes, LW_VALUE_NA);
+    cr_assert_eq(s->page_cache[1].rec.flags, LW_PC_SEEN | LW_PC_MINCORE);
+    cr_assert_str_eq(s->page_cache[2].path, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+    cr_assert(s->has_alloc_stats);
+    cr_assert_eq(s->alloc_stats.allocator, LW_ALLOCATOR_GLIBC);
+    cr_assert_eq(s->alloc_stats.releasable_bytes, 65536);
+    cr_assert_eq(s->unknown_records, 0);
+    lw_reader_free(s);
+    /* without them (the standard fixture): absent, not zero */
+    fx_free(&b);
+    fx_standard(&b);
+    s = parse(&b);
+    cr_assert_not_null(s, "%s", err);
+    cr_assert_not(s->has_kproc || s->has_cgroup || s->has_alloc_stats);
+    cr_assert_eq(s->npage_cache, 0);
+    lw_reader_free(s);
+    fx_free(&b);
+}
+
+/* Index of the first record with this tag. */
+static unsigned record_with_tag(const struct fx_buf *b, uint32_t tag)
+{
+    for (unsigned i = 0;; i++) {
+        struct lw_rec_hdr h;
+        memcpy(&h, b->data + record_offset(b, i), sizeof h);
+        if (h.tag == tag)
+            return i;
+        cr_assert_neq(h.tag, LW_REC_END, "no record with tag %u", tag);
+    }
+}
+
+Test(reader, kernel_records_corrupt_lengths)
+{
+    static const uint32_t tags[] = {LW_REC_KERNEL_PROC, LW_REC_KERNEL_CGROUP, LW_REC_PAGE_CACHE,
+                                    LW_REC_ALLOC_STATS};
+    static const char *const names[] = {"KERNEL_PROC", "KERNEL_CGROUP", "PAGE_CACHE",
+                                        "ALLOC_STATS"};
+    for (size_t t = 0; t < 4; t++) {
+        struct fx_buf b;
+        fx_standard_kernel(&b);
+        size_t off = record_offset(&b, record_with_tag(&b, tags[t]));
+        uint32_t len;
+        memcpy(&len, b.data + off + 4, 4);
+        uint32_t bad[] = {0, len - 1, len + 1, len + 8};
+        for (size_t k = 0; k < 4; k++) {
+            set_len(&b, off, bad[k]);
+            struct lw_snapshot *s = parse(&b);
+            cr_assert_null(s, "%s with length %u accepted", names[t], bad[k]);
+            /* a length that stays inside the file names the record */
+            if (bad[k] < len)
+                cr_assert(strstr(err, names[t]) || strstr(err, "truncated"), "%s", err);
+        }
+        set_len(&b, off, len);
+        /* a string length that does not match the payload */
+        if (tags[t] == LW_REC_KERNEL_CGROUP || tags[t] == LW_REC_PAGE_CACHE) {
+            size_t at = off + 8 + (tags[t] == LW_REC_KERNEL_CGROUP
+                                       ? offsetof(struct lw_rec_kernel_cgroup, path_len)
+                                       : offsetof(struct lw_rec_page_cache, path_len));
+            uint32_t pl;
+            memcpy(&pl, b.data + at, 4);
+            uint32_t wrong = pl + 1;
+            memcpy(b.data + at, &wrong, 4);
+            cr_assert_null(parse(&b));
+            cr_assert(strstr(err, names[t]), "%s", err);
+            memcpy(b.data + at, &pl, 4);
+        }
+        struct lw_snapshot *s = parse(&b);
+        cr_assert_not_null(s, "%s", err);
+        lw_reader_free(s);
+        fx_free(&b);
+    }
+}
+
+Test(reader, kernel_records_bad_values_and_duplicates)
+{
+    struct fx_buf b;
+    fx_standard_kernel(&b);
+    size_t off = record_offset(&b, record_with_tag(&b, LW_REC_KERNEL_CGROUP));
+    uint32_t v = 3;
+    memcpy(b.data + off + 8, &v, 4);
+    cr_assert_null(parse(&b));
+    cr_assert_str_eq(err, "t.lwsnap: corrupt KERNEL_CGROUP record at offset 1448: cgroup version 3");
+    fx_free(&b);
+
+    fx_standard_kernel(&b);
+    off = record_offset(&b, record_with_tag(&b, LW_REC_ALLOC_STATS));
+    v = 9;
+    memcpy(b.data + off + 8, &v, 4);
+    cr_assert_null(parse(&b));
+    cr_assert(strstr(err, "corrupt ALLOC_STATS record") && strstr(err, "unknown allocator 9"), "%s",
+              err);
+    fx_free(&b);
+
+    /* a second KERNEL_PROC */
+    struct lw_rec_kernel_proc k;
+    memset(&k, 0, sizeof k);
+    fx_standard(&b);
+    b.len -= sizeof(struct lw_rec_hdr) + sizeof(struct lw_rec_end); /* reopen before END */
+    fx_record(&b, LW_REC_KERNEL_PROC, &k, sizeof k);
+    fx_record(&b, LW_REC_KERNEL_PROC, &k, sizeof k);
+    fx_end(&b);
+    cr_assert_null(parse(&b));
+    cr_assert(strstr(err, "a second KERNEL_PROC record"), "%s", err);
+    fx_free(&b);
+}
+
+Test(reader, random_corruption_of_kernel_records_never_crashes)
+{
+    struct fx_buf b;
+    fx_standard_kernel(&b);
+    /* corrupt only the kernel records, where their strings and counts are */
+    size_t from = record_offset(&b, record_with_tag(&b, LW_REC_KERNEL_PROC));
+    size_t to = b.len - sizeof(struct lw_rec_hdr) - sizeof(struct lw_rec_end);
+    uint8_t *copy = malloc(b.len);
+    unsigned seed = 4242;
+    size_t refused = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        memcpy(copy, b.data, b.len);
+        int changes = 1 + (int)(rand_r(&seed) % 4);
+        for (int k = 0; k < changes; k++)
+            copy[from + rand_r(&seed) % (to - from)] = (uint8_t)rand_r(&seed);
+        struct lw_snapshot *s = lw_reader_parse(copy, b.len, "f", err);
+        if (!s) {
+            refused++;
+            cr_assert(err[0] == 'f' && err[1] == ':', "%s", err);
+        } else {
+            /* accepted: every string ends within the length its record gave */
+            for (size_t i = 0; i < s->npage_cache; i++)
+                cr_assert_leq(strlen(s->page_cache[i].path), s->page_cache[i].rec.path_len);
+            if (s->has_cgroup)
+                cr_assert_leq(strlen(s->cgroup_path), s->cgroup.path_len);
+        }
+        lw_reader_free(s);
+    }
+    cr_assert_gt(refused, 1000);
     free(copy);
     fx_free(&b);
 }

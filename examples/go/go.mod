@@ -1,0 +1,3 @@
+module leakwatch.example/lazyfree
+
+go 1.19
