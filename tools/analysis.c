@@ -510,7 +510,8 @@ int lw_analysis_load_series(const struct lw_selection *sel, struct lw_series *ou
             lw_reader_free(s); /* its compact entries no longer point anywhere used */
     }
     /* One entry per vanished id: the last snapshot it appears in. */
-    qsort(van, nvan, sizeof *van, cmp_vanished);
+    if (nvan)
+        qsort(van, nvan, sizeof *van, cmp_vanished);
     size_t nv = 0;
     for (size_t i = 0; i < nvan; i++) {
         if (nv && van[nv - 1].id == van[i].id)
