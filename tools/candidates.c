@@ -115,7 +115,9 @@ static bool measure(const struct lw_series *s, const struct lw_series_stack *ss,
     c->growth_bytes_per_s = slope(s, ss->bytes);
     if (thread) {
         c->growth_threads = (int64_t)ss->objects[last] - (int64_t)ss->objects[0];
-        c->exited = ss->vanished ? 0 : st->free_objects - ss->first_free_objects;
+        c->exited = !ss->vanished && st->free_objects > ss->first_free_objects
+                        ? st->free_objects - ss->first_free_objects
+                        : 0;
         return c->growth_threads > 0 && c->intervals_grown > 0;
     }
     if (c->growth_bytes <= 0 || c->intervals_grown == 0)
