@@ -351,3 +351,40 @@ Test(candidates, golden_single_snapshot_report, .init = lwt_dir_setup, .fini = l
     lwt_result_free(&r);
     free(path);
 }
+
+/* Two snapshots where nothing grew: no candidates, and the text says so. */
+Test(candidates, a_flat_series_has_none, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
+{
+    for (uint32_t seq = 0; seq < 2; seq++) {
+        struct fx_buf b;
+        struct lw_rec_process p = {.pid = 77, .start_time_ns = START, .time_ns = START + seq + 1,
+                                   .mono_ns = 10 + seq * 1000000000ull, .seq = seq,
+                                   .trigger = LW_TRIGGER_SIGNAL, .max_depth = 64};
+        struct lw_rec_totals t = {.heap_inuse_bytes = 4096, .heap_inuse_objects = 1,
+                                  .heap_alloc_bytes = 4096 + seq * 100,
+                                  .heap_alloc_objects = 1 + seq, .heap_free_bytes = seq * 100,
+                                  .heap_free_objects = seq};
+        uint64_t fr[] = {0x401000};
+        fx_init(&b, LW_SNAP_MAJOR, LW_SNAP_MINOR);
+        fx_process(&b, p, "/bin/flat", "", 0);
+        fx_totals(&b, &t);
+        fx_stack(&b, 1, LW_KIND_HEAP, 0, 4096, 1, 0, 0, fr, 1);
+        fx_stack(&b, 2, LW_KIND_HEAP, 0, seq * 100, seq, seq * 100, seq, fr, 1); /* churn */
+        fx_end(&b);
+        char name[64];
+        snprintf(name, sizeof name, "flat.77.%06u.signal.lwsnap", seq);
+        char *path = lwt_path(dir, name);
+        cr_assert(fx_write_file(&b, path));
+        free(path);
+        fx_free(&b);
+    }
+    struct lwt_result r;
+    const char *argv[] = {lwt_bin(), "report", dir, NULL};
+    cr_assert_eq(lwt_run(argv, NULL, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "\nGrowth over 2 snapshots (#0 to #1, 1.0 s): heap in use 4.0 KiB -> "
+                            "4.0 KiB\n  No part of memory grew since snapshot #0.\n"
+                            "  no call stack grew: no leak candidates\n"),
+              "%s", r.out);
+    lwt_result_free(&r);
+}
