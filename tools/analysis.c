@@ -38,6 +38,8 @@ struct lw_ranked *lw_analysis_rank(const struct lw_snapshot *s, size_t *n)
         r[i].inuse_bytes = st->alloc_bytes > st->free_bytes ? st->alloc_bytes - st->free_bytes : 0;
         r[i].inuse_objects =
             st->alloc_objects > st->free_objects ? st->alloc_objects - st->free_objects : 0;
+        if (st->kind == LW_KIND_THREAD) /* stack sizes, not heap: see lw_format.h */
+            r[i].inuse_bytes = 0;
     }
     qsort(r, s->nstacks, sizeof *r, cmp_ranked);
     *n = s->nstacks;
@@ -206,6 +208,27 @@ static long pick_group(const struct cand *c, const struct group *g, size_t ng, u
     return pick;
 }
 
+/* The chosen process's snapshots c[first..last] (sorted by seq) become
+ * out->series; two files with one seq are the same snapshot twice. */
+static bool series_paths(const struct cand *c, size_t first, size_t last, struct lw_selection *out,
+                         char *err, size_t errlen)
+{
+    for (size_t i = first + 1; i <= last; i++)
+        if (c[i].proc.seq == c[i - 1].proc.seq) {
+            snprintf(err, errlen, "%s and %s are both snapshot #%u of pid %u; give each once",
+                     c[i - 1].path, c[i].path, c[i].proc.seq, c[i].proc.pid);
+            return false;
+        }
+    out->nseries = last - first + 1;
+    out->series = calloc(out->nseries, sizeof *out->series);
+    if (!out->series)
+        abort();
+    for (size_t i = first; i <= last; i++)
+        if (!(out->series[i - first] = strdup(c[i].path)))
+            abort();
+    return true;
+}
+
 int lw_analysis_select(char *const *paths, size_t npaths, uint32_t pid, FILE *warn,
                        struct lw_selection *out, char *err, size_t errlen)
 {
@@ -275,6 +298,12 @@ int lw_analysis_select(char *const *paths, size_t npaths, uint32_t pid, FILE *wa
         free_cands(c, n);
         return LW_EXIT_INPUT;
     }
+    if (!series_paths(c, g[pick].first, g[pick].last, out, err, errlen)) {
+        free(g);
+        free_cands(c, n);
+        lw_analysis_selection_free(out);
+        return LW_EXIT_INPUT;
+    }
     summarize(c, g[pick].first, g[pick].last, &out->chosen);
     out->path = strdup(c[g[pick].last].path);
     out->others = calloc(ng, sizeof *out->others);
@@ -295,5 +324,302 @@ void lw_analysis_selection_free(struct lw_selection *sel)
     for (size_t i = 0; i < sel->nothers; i++)
         free(sel->others[i].last);
     free(sel->others);
+    for (size_t i = 0; i < sel->nseries; i++)
+        free(sel->series[i]);
+    free(sel->series);
     memset(sel, 0, sizeof *sel);
+}
+
+/* ---- series ---------------------------------------------------------- */
+
+/* What the series needs of one stack in one snapshot. */
+struct compact {
+    uint32_t id;
+    uint8_t kind;
+    uint64_t bytes, objects, oldest_age_ns, free_objects;
+    const struct lw_snap_stack *stack; /* valid while its snapshot is loaded */
+};
+
+static uint64_t sub0(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+/* Largest min age of a non-empty bucket of the stack's AGE record. */
+static uint64_t oldest_age(const struct lw_snapshot *s, uint32_t id)
+{
+    const struct lw_snap_age *a = lw_reader_find_age(s, id);
+    uint64_t oldest = 0;
+    for (uint32_t i = 0; a && i < a->nbuckets; i++)
+        if (a->buckets[i].objects || a->buckets[i].bytes)
+            oldest = a->buckets[i].min_age_ns;
+    return oldest;
+}
+
+/* s's stacks by id, as compact entries (malloc'd, *n of them). */
+static struct compact *compact_stacks(const struct lw_snapshot *s, size_t *n)
+{
+    struct compact *c = calloc(s->nstacks ? s->nstacks : 1, sizeof *c);
+    if (!c)
+        abort();
+    for (size_t i = 0; i < s->nstacks; i++) {
+        const struct lw_snap_stack *st = &s->stacks[s->by_id[i]];
+        c[i] = (struct compact){st->id, st->kind, sub0(st->alloc_bytes, st->free_bytes),
+                                sub0(st->alloc_objects, st->free_objects), oldest_age(s, st->id),
+                                st->free_objects, st};
+    }
+    *n = s->nstacks;
+    return c;
+}
+
+static const struct compact *compact_find(const struct compact *c, size_t n, uint32_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c[mid].id == id)
+            return &c[mid];
+        if (c[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* The waterfall line's bytes, LW_VALUE_NA if it has none. */
+static uint64_t wf_bytes(const struct lw_waterfall *w, const char *name)
+{
+    const struct lw_wf_line *l = lw_waterfall_find(w, name);
+    return l ? l->bytes : LW_VALUE_NA;
+}
+
+static void point_of(const struct lw_snapshot *s, const char *path, struct lw_series_point *pt,
+                     struct lw_waterfall *wf)
+{
+    const struct lw_rec_totals *t = &s->totals;
+    memset(pt, 0, sizeof *pt);
+    pt->path = path;
+    pt->seq = s->proc.seq;
+    pt->trigger = s->proc.trigger;
+    pt->time_ns = s->proc.time_ns;
+    pt->mono_ns = s->proc.mono_ns;
+    pt->heap_inuse_bytes = t->heap_inuse_bytes;
+    pt->heap_inuse_objects = t->heap_inuse_objects;
+    pt->mmap_bytes = t->mmap.mapped_bytes;
+    pt->released_resident_bytes =
+        t->mmap.released_resident_bytes + t->allocator.released_resident_bytes;
+    for (size_t i = 0; i < s->nstacks; i++)
+        if (s->stacks[i].kind == LW_KIND_THREAD)
+            pt->threads_live += sub0(s->stacks[i].alloc_objects, s->stacks[i].free_objects);
+    pt->has_ages = s->nages > 0;
+    struct lw_kview kv;
+    struct lw_waterfall local;
+    if (!wf)
+        wf = &local;
+    lw_kview_from_snapshot(s, &kv);
+    lw_waterfall_build(&kv, wf);
+    pt->rss_bytes = wf_bytes(wf, "rss");
+    pt->file_cache_bytes = wf_bytes(wf, "page_cache");
+    pt->working_set_bytes = wf_bytes(wf, "cgroup_working_set");
+}
+
+struct vanished {
+    uint32_t id;
+    size_t point; /* the snapshot it was seen in */
+    const struct lw_snap_stack *stack;
+};
+
+/* By id, then by snapshot: the last entry of an id is its latest sighting. */
+static int cmp_vanished(const void *a, const void *b)
+{
+    const struct vanished *x = a, *y = b;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return x->point < y->point ? -1 : x->point > y->point;
+}
+
+int lw_analysis_load_series(const struct lw_selection *sel, struct lw_series *out, char *err,
+                            size_t errlen)
+{
+    char rerr[LW_READER_ERRLEN];
+    char *single[] = {sel->path};
+    char *const *paths = sel->nseries ? sel->series : single;
+    size_t n = sel->nseries ? sel->nseries : 1;
+    int rc = LW_EXIT_INPUT;
+    memset(out, 0, sizeof *out);
+    struct lw_snapshot *last = lw_reader_load(paths[n - 1], rerr);
+    if (!last) {
+        snprintf(err, errlen, "%s", rerr);
+        return LW_EXIT_INPUT;
+    }
+    out->last = last;
+    struct compact **cs = calloc(n, sizeof *cs);
+    size_t *ncs = calloc(n, sizeof *ncs);
+    struct vanished *van = NULL;
+    size_t nvan = 0, capvan = 0;
+    out->points = calloc(n, sizeof *out->points);
+    out->kept = calloc(n, sizeof *out->kept);
+    if (!cs || !ncs || !out->points || !out->kept)
+        abort();
+    out->npoints = n;
+    cs[n - 1] = compact_stacks(last, &ncs[n - 1]);
+    point_of(last, paths[n - 1], &out->points[n - 1], &out->last_wf);
+    if (n == 1)
+        out->first_wf = out->last_wf;
+
+    for (size_t i = 0; i + 1 < n; i++) {
+        struct lw_snapshot *s = lw_reader_load(paths[i], rerr);
+        if (!s) {
+            snprintf(err, errlen, "%s", rerr);
+            goto out;
+        }
+        if (s->proc.pid != last->proc.pid || s->proc.start_time_ns != last->proc.start_time_ns ||
+            s->proc.seq >= last->proc.seq) {
+            snprintf(err, errlen, "%s: not an earlier snapshot of the process of %s (pid %u)",
+                     paths[i], paths[n - 1], last->proc.pid);
+            lw_reader_free(s);
+            goto out;
+        }
+        point_of(s, paths[i], &out->points[i], i == 0 ? &out->first_wf : NULL);
+        cs[i] = compact_stacks(s, &ncs[i]);
+        bool keep = false;
+        for (size_t k = 0; k < ncs[i]; k++) {
+            const struct compact *l = compact_find(cs[n - 1], ncs[n - 1], cs[i][k].id);
+            if (l && l->kind != cs[i][k].kind) {
+                snprintf(err, errlen,
+                         "%s: stack %u is a %s stack here and a %s stack in %s: not one process",
+                         paths[i], l->id, lw_reader_kind_name(cs[i][k].kind),
+                         lw_reader_kind_name(l->kind), paths[n - 1]);
+                lw_reader_free(s);
+                goto out;
+            }
+            if (l)
+                continue;
+            keep = true; /* vanished by the last snapshot: remember where it was */
+            if (nvan == capvan) {
+                capvan = capvan ? capvan * 2 : 16;
+                if (!(van = realloc(van, capvan * sizeof *van)))
+                    abort();
+            }
+            van[nvan++] = (struct vanished){cs[i][k].id, i, cs[i][k].stack};
+        }
+        if (keep)
+            out->kept[out->nkept++] = s;
+        else
+            lw_reader_free(s); /* its compact entries no longer point anywhere used */
+    }
+    /* One entry per vanished id: the last snapshot it appears in. */
+    if (nvan)
+        qsort(van, nvan, sizeof *van, cmp_vanished);
+    size_t nv = 0;
+    for (size_t i = 0; i < nvan; i++) {
+        if (nv && van[nv - 1].id == van[i].id)
+            nv--;
+        van[nv++] = van[i];
+    }
+    nvan = nv;
+
+    /* Times: the monotonic clock when every snapshot has it and it never
+     * goes back (it cannot jump), else the wall clock. */
+    bool mono = true;
+    for (size_t i = 0; i < n; i++)
+        if (!out->points[i].mono_ns || (i && out->points[i].mono_ns < out->points[i - 1].mono_ns))
+            mono = false;
+    for (size_t i = 0; i < n; i++) {
+        const struct lw_series_point *p0 = &out->points[0], *pi = &out->points[i];
+        out->points[i].t = mono ? (double)(pi->mono_ns - p0->mono_ns) / 1e9
+                                : ((double)pi->time_ns - (double)p0->time_ns) / 1e9;
+    }
+
+    /* Union of ids: the last snapshot's (sorted) merged with the vanished (sorted). */
+    size_t nl = ncs[n - 1];
+    out->nstacks = nl + nvan;
+    out->stacks = calloc(out->nstacks ? out->nstacks : 1, sizeof *out->stacks);
+    out->mem = calloc((out->nstacks ? out->nstacks : 1) * n * 3, sizeof *out->mem);
+    if (!out->stacks || !out->mem)
+        abort();
+    for (size_t a = 0, b = 0, k = 0; k < out->nstacks; k++) {
+        struct lw_series_stack *ss = &out->stacks[k];
+        if (b >= nvan || (a < nl && cs[n - 1][a].id < van[b].id)) {
+            ss->stack = cs[n - 1][a++].stack;
+        } else {
+            ss->stack = van[b++].stack;
+            ss->vanished = true;
+        }
+        ss->bytes = out->mem + k * n * 3;
+        ss->objects = ss->bytes + n;
+        ss->oldest_age_ns = ss->objects + n;
+        bool seen = false;
+        for (size_t i = 0; i < n; i++) {
+            const struct compact *e = compact_find(cs[i], ncs[i], ss->stack->id);
+            if (!e)
+                continue;
+            ss->bytes[i] = e->bytes;
+            ss->objects[i] = e->objects;
+            ss->oldest_age_ns[i] = e->oldest_age_ns;
+            if (!seen) /* a stack born during the series had freed nothing before it */
+                ss->first_free_objects = i == 0 ? e->free_objects : 0;
+            seen = true;
+        }
+    }
+    rc = LW_EXIT_OK;
+out:
+    for (size_t i = 0; i < n; i++)
+        free(cs[i]);
+    free(cs);
+    free(ncs);
+    free(van);
+    if (rc)
+        lw_analysis_series_free(out);
+    return rc;
+}
+
+const struct lw_series_stack *lw_analysis_series_find(const struct lw_series *s, uint32_t id)
+{
+    size_t lo = 0, hi = s->nstacks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->stacks[mid].stack->id == id)
+            return &s->stacks[mid];
+        if (s->stacks[mid].stack->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+void lw_analysis_series_free(struct lw_series *s)
+{
+    for (size_t i = 0; i < s->nkept; i++)
+        lw_reader_free(s->kept[i]);
+    free(s->kept);
+    lw_reader_free(s->last);
+    free(s->points);
+    free(s->stacks);
+    free(s->mem);
+    memset(s, 0, sizeof *s);
+}
+
+struct lw_ranked *lw_analysis_rank_series(const struct lw_series *s, size_t *n)
+{
+    size_t nl = 0, nvan = 0;
+    for (size_t i = 0; i < s->nstacks; i++)
+        nvan += s->stacks[i].vanished;
+    struct lw_ranked *r = lw_analysis_rank(s->last, &nl);
+    if (!r || !nvan) {
+        *n = nl;
+        return r;
+    }
+    struct lw_ranked *all = realloc(r, (nl + nvan) * sizeof *r);
+    if (!all) {
+        free(r);
+        return NULL;
+    }
+    for (size_t i = 0, k = nl; i < s->nstacks; i++)
+        if (s->stacks[i].vanished)
+            all[k++] = (struct lw_ranked){s->stacks[i].stack, 0, 0};
+    *n = nl + nvan;
+    return all;
 }

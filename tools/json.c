@@ -6,6 +6,7 @@
 #include "json.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <string.h>
 
 void lw_json_init(struct lw_json *j, FILE *f, bool pretty)
@@ -174,14 +175,28 @@ void lw_json_bool(struct lw_json *j, const char *key, bool v)
     fputs(v ? "true" : "false", j->f);
 }
 
-void lw_json_null(struct lw_json *j, const char *key)
-{
-    member(j, key);
-    fputs("null", j->f);
-}
-
 void lw_json_i64(struct lw_json *j, const char *key, int64_t v)
 {
     member(j, key);
     fprintf(j->f, "%" PRId64, v);
+}
+
+void lw_json_double(struct lw_json *j, const char *key, double v, int decimals)
+{
+    member(j, key);
+    if (!isfinite(v)) {
+        fputs("null", j->f);
+        return;
+    }
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    if (!strcmp(buf, "-0") || (buf[0] == '-' && strspn(buf + 1, "0.") == strlen(buf + 1)))
+        memmove(buf, buf + 1, strlen(buf)); /* no "-0.000" */
+    fputs(buf, j->f);
+}
+
+void lw_json_null(struct lw_json *j, const char *key)
+{
+    member(j, key);
+    fputs("null", j->f);
 }

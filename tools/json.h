@@ -37,8 +37,11 @@ void lw_json_string(struct lw_json *j, const char *key, const char *s);
 void lw_json_string_n(struct lw_json *j, const char *key, const char *s, size_t n);
 void lw_json_u64(struct lw_json *j, const char *key, uint64_t v);
 void lw_json_bool(struct lw_json *j, const char *key, bool v);
-void lw_json_null(struct lw_json *j, const char *key);
 void lw_json_i64(struct lw_json *j, const char *key, int64_t v);
+/* A number with this many decimals ("%.*f"; -0 written as 0); NaN and
+ * infinities become null. */
+void lw_json_double(struct lw_json *j, const char *key, double v, int decimals);
+void lw_json_null(struct lw_json *j, const char *key);
 
 /* Write s[0..n) to f as a quoted, escaped JSON string. */
 void lw_json_escape(FILE *f, const char *s, size_t n);

@@ -1,5 +1,5 @@
 /*
- * main.c - the leakwatch command: dispatch to a verb (run, report), print
+ * main.c - the leakwatch command: dispatch to a verb (run, report, diff), print
  * the version and the top-level help. Each verb parses its own options.
  */
 #include <stdio.h>
@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "dump.h"
+#include "diff.h"
 #include "lw_config.h"
 #include "inspect.h"
 #include "report.h"
@@ -22,7 +23,11 @@ static const char usage[] =
     "  run [OPTIONS] [--] CMD [ARGS...]   run CMD with leakwatch preloaded;\n"
     "                                     snapshots are written at exit and\n"
     "                                     on the snapshot signal\n"
-    "  report [OPTIONS] SNAPSHOT...|DIR   show what a snapshot holds\n"
+    "  report [OPTIONS] SNAPSHOT...|DIR   show what a snapshot holds; with several\n"
+    "                                     snapshots of a process, leak candidates\n"
+    "                                     ranked by growth\n"
+    "  diff [OPTIONS] BASE NEW            what changed between two snapshots,\n"
+    "                                     call stack by call stack\n"
     "  inspect [OPTIONS] PID              the kernel's view of a running process\n"
     "                                     (no preload): RSS, LazyFree, page\n"
     "                                     cache by file, cgroup working set\n"
@@ -62,6 +67,8 @@ int main(int argc, char **argv)
         return lw_run_main(argc - 1, argv + 1);
     if (!strcmp(verb, "report"))
         return lw_report_main(argc - 1, argv + 1);
+    if (!strcmp(verb, "diff"))
+        return lw_diff_main(argc - 1, argv + 1);
     if (!strcmp(verb, "inspect"))
         return lw_inspect_main(argc - 1, argv + 1);
     if (!strcmp(verb, "dump"))

@@ -14,6 +14,8 @@
 #include <stdio.h>
 
 #include "analysis.h"
+#include "candidates.h"
+#include "json.h"
 #include "reader.h"
 #include "symbolize.h"
 
@@ -37,6 +39,9 @@ struct lw_report {
     lw_sym_t *sym;                   /* may be NULL: frames stay addresses */
     const struct lw_selection *sel;  /* other processes; may be NULL */
     enum lw_value value;             /* --value: what folded stacks count */
+    const struct lw_series *series;  /* the snapshots of this process; may be NULL */
+    const struct lw_candidate *cands; /* leak candidates, best first */
+    size_t ncands;
 };
 
 struct lw_output {
@@ -62,6 +67,14 @@ bool lw_output_is_binary(const struct lw_output *fmt);
 
 /* The format called name, or NULL. */
 const struct lw_output *lw_output_find(const char *name);
+
+/* A stack's frames as the "frames" array of the JSON report (sym NULL:
+ * addresses only). Shared by report and diff. */
+void lw_output_json_frames(struct lw_json *j, lw_sym_t *sym, const struct lw_snap_stack *st);
+
+/* A stack's frames as indented text lines, as in the text report. */
+void lw_output_text_frames(FILE *f, lw_sym_t *sym, const struct lw_snap_stack *st,
+                           uint32_t max_depth);
 
 /* "2024-05-01T12:00:00.123Z" for ns since the epoch (UTC, milliseconds). */
 void lw_output_iso_time(uint64_t ns, char *buf, size_t len);

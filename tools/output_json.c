@@ -29,11 +29,11 @@ static void map_totals(struct lw_json *j, const char *key, const struct lw_total
     lw_json_object_end(j);
 }
 
-static void frames(struct lw_json *j, const struct lw_report *r, const struct lw_snap_stack *st)
+void lw_output_json_frames(struct lw_json *j, lw_sym_t *sym, const struct lw_snap_stack *st)
 {
     lw_json_array_begin(j, "frames", false);
     for (uint16_t i = 0; i < st->nframes; i++) {
-        if (!r->sym) {
+        if (!sym) {
             lw_json_object_begin(j, NULL, true);
             hex(j, "address", st->frames[i]);
             lw_json_string(j, "module", "");
@@ -43,7 +43,7 @@ static void frames(struct lw_json *j, const struct lw_report *r, const struct lw
             lw_json_object_end(j);
             continue;
         }
-        const struct lw_sym_loc *loc = lw_sym_lookup(r->sym, st->frames[i]);
+        const struct lw_sym_loc *loc = lw_sym_lookup(sym, st->frames[i]);
         for (size_t k = 0; k < loc->nframes; k++) {
             const struct lw_sym_frame *fr = &loc->frames[k];
             lw_json_object_begin(j, NULL, true);
@@ -58,6 +58,232 @@ static void frames(struct lw_json *j, const struct lw_report *r, const struct lw
         }
     }
     lw_json_array_end(j);
+}
+
+/* Which ranked stacks "stacks" lists: the top N (all without --top), and
+ * every stack another key names (candidates, threads, ages), so each id
+ * resolves. malloc'd, one flag per ranked stack. */
+static bool *shown_stacks(const struct lw_report *r)
+{
+    size_t top = r->top && r->top < r->nstacks ? r->top : r->nstacks;
+    bool *show = calloc(r->nstacks ? r->nstacks : 1, sizeof *show);
+    if (!show)
+        abort();
+    for (size_t i = 0; i < r->nstacks; i++) {
+        const struct lw_snap_stack *st = r->stacks[i].stack;
+        show[i] = i < top || st->kind == LW_KIND_THREAD;
+        for (size_t k = 0; !show[i] && k < r->ncands; k++)
+            show[i] = r->cands[k].stack == st->id;
+    }
+    return show;
+}
+
+static int cmp_bucket(const void *a, const void *b)
+{
+    uint64_t x = ((const struct lw_age_bucket *)a)->min_age_ns;
+    uint64_t y = ((const struct lw_age_bucket *)b)->min_age_ns;
+    return x < y ? -1 : x > y;
+}
+
+static void bucket_json(struct lw_json *j, const struct lw_age_bucket *b)
+{
+    lw_json_object_begin(j, NULL, true);
+    lw_json_u64(j, "min_age_ns", b->min_age_ns);
+    lw_json_u64(j, "bytes", b->bytes);
+    lw_json_u64(j, "objects", b->objects);
+    lw_json_object_end(j);
+}
+
+/* "snapshot.threshold": what a threshold trigger watched (TRIGGER record). */
+static void threshold_json(struct lw_json *j, const struct lw_snapshot *s)
+{
+    if (!s->has_trigger)
+        return;
+    lw_json_object_begin(j, "threshold", true);
+    lw_json_string(j, "source", lw_reader_watch_name(s->trigger.source));
+    lw_json_u64(j, "threshold_bytes", s->trigger.threshold_bytes);
+    lw_json_u64(j, "observed_bytes", s->trigger.observed_bytes);
+    if (s->trigger.limit_bytes)
+        lw_json_u64(j, "limit_bytes", s->trigger.limit_bytes);
+    else
+        lw_json_null(j, "limit_bytes");
+    lw_json_object_end(j);
+}
+
+/* "threads": live/created/exited over the thread creation stacks, and per
+ * stack (most live first; the order of r->stacks for ties). */
+static void threads_json(struct lw_json *j, const struct lw_report *r)
+{
+    const struct lw_snapshot *s = r->snap;
+    uint64_t created = 0, exited = 0;
+    for (size_t i = 0; i < s->nstacks; i++)
+        if (s->stacks[i].kind == LW_KIND_THREAD) {
+            created += s->stacks[i].alloc_objects;
+            exited += s->stacks[i].free_objects;
+        }
+    lw_json_object_begin(j, "threads", false);
+    lw_json_u64(j, "live", created > exited ? created - exited : 0);
+    lw_json_u64(j, "created", created);
+    lw_json_u64(j, "exited", exited);
+    lw_json_array_begin(j, "by_stack", false);
+    for (size_t i = 0; i < r->nstacks; i++) { /* ranked: most live threads first */
+        const struct lw_snap_stack *st = r->stacks[i].stack;
+        if (st->kind != LW_KIND_THREAD || r->stacks[i].inuse_objects == 0)
+            continue;
+        uint64_t resident = 0;
+        bool measured = true;
+        size_t nrec = 0;
+        for (size_t k = 0; k < s->nthreads; k++)
+            if (s->threads[k].stack == st->id) {
+                nrec++;
+                if (s->threads[k].resident_bytes == UINT64_MAX)
+                    measured = false;
+                else
+                    resident += s->threads[k].resident_bytes;
+            }
+        lw_json_object_begin(j, NULL, true);
+        lw_json_u64(j, "stack", st->id);
+        lw_json_u64(j, "live", r->stacks[i].inuse_objects);
+        lw_json_u64(j, "created", st->alloc_objects);
+        lw_json_u64(j, "exited", st->free_objects);
+        lw_json_u64(j, "stack_bytes",
+                    st->alloc_bytes > st->free_bytes ? st->alloc_bytes - st->free_bytes : 0);
+        if (measured && nrec)
+            lw_json_u64(j, "resident_bytes", resident);
+        else
+            lw_json_null(j, "resident_bytes");
+        lw_json_object_end(j);
+    }
+    lw_json_array_end(j);
+    lw_json_object_end(j);
+}
+
+static void u64_or_null(struct lw_json *j, const char *key, uint64_t v)
+{
+    if (v == LW_VALUE_NA)
+        lw_json_null(j, key);
+    else
+        lw_json_u64(j, key, v);
+}
+
+/* "series" (one entry per snapshot of the process), "growth",
+ * "leak_candidates" (best first) and "age_profile" (of the last snapshot). */
+static void series_json(struct lw_json *j, const struct lw_report *r)
+{
+    const struct lw_series *se = r->series;
+    char when[40];
+    lw_json_array_begin(j, "series", false);
+    for (size_t i = 0; se && i < se->npoints; i++) {
+        const struct lw_series_point *p = &se->points[i];
+        lw_output_iso_time(p->time_ns, when, sizeof when);
+        lw_json_object_begin(j, NULL, true);
+        lw_json_u64(j, "seq", p->seq);
+        lw_json_u64(j, "time_ns", p->time_ns);
+        lw_json_string(j, "time", when);
+        lw_json_double(j, "t_s", p->t, 3);
+        lw_json_string(j, "trigger", lw_reader_trigger_name(p->trigger));
+        lw_json_u64(j, "heap_inuse_bytes", p->heap_inuse_bytes);
+        lw_json_u64(j, "heap_inuse_objects", p->heap_inuse_objects);
+        lw_json_u64(j, "mmap_bytes", p->mmap_bytes);
+        lw_json_u64(j, "threads_live", p->threads_live);
+        lw_json_u64(j, "released_resident_bytes", p->released_resident_bytes);
+        u64_or_null(j, "rss_bytes", p->rss_bytes);
+        u64_or_null(j, "file_cache_bytes", p->file_cache_bytes);
+        u64_or_null(j, "working_set_bytes", p->working_set_bytes);
+        lw_json_object_end(j);
+    }
+    lw_json_array_end(j);
+
+    size_t npoints = se ? se->npoints : 1;
+    lw_json_object_begin(j, "growth", false);
+    lw_json_u64(j, "snapshots", npoints);
+    lw_json_double(j, "seconds", se ? se->points[npoints - 1].t - se->points[0].t : 0, 3);
+    lw_json_string(j, "slope", "least squares over every snapshot");
+    if (npoints < 2)
+        lw_json_string(j, "note", "growth needs two snapshots of one process: give several "
+                                  "snapshots, or their directory");
+    lw_json_object_end(j);
+
+    lw_json_array_begin(j, "leak_candidates", false);
+    for (size_t i = 0; i < r->ncands; i++) {
+        const struct lw_candidate *c = &r->cands[i];
+        lw_json_object_begin(j, NULL, false);
+        lw_json_u64(j, "stack", c->stack);
+        lw_json_string(j, "kind", lw_reader_kind_name(c->ss->stack->kind));
+        lw_json_double(j, "score", c->score, 6);
+        lw_json_i64(j, "growth_bytes", c->growth_bytes);
+        lw_json_double(j, "growth_bytes_per_s", c->growth_bytes_per_s, 1);
+        lw_json_double(j, "growth_share", c->growth_share, 6);
+        lw_json_u64(j, "intervals_grown", c->intervals_grown);
+        lw_json_u64(j, "intervals", c->intervals);
+        lw_json_bool(j, "never_fell", c->never_fell);
+        if (c->ss->stack->kind == LW_KIND_THREAD) {
+            lw_json_i64(j, "growth_threads", c->growth_threads);
+            lw_json_u64(j, "exited", c->exited);
+        } else {
+            lw_json_u64(j, "freed_objects", c->freed_objects);
+            lw_json_u64(j, "kept_bytes", c->kept_bytes);
+            lw_json_u64(j, "oldest_age_ns", c->oldest_age_ns);
+        }
+        lw_json_string(j, "reason", c->reason);
+        lw_json_object_end(j);
+    }
+    lw_json_array_end(j);
+
+    /* Ages of the live blocks in the last snapshot: all heap stacks merged
+     * by bucket, then per stack for the stacks listed in "stacks". */
+    const struct lw_snapshot *s = r->snap;
+    if (!s->nages) {
+        lw_json_null(j, "age_profile");
+        return;
+    }
+    size_t nb = 0;
+    for (size_t i = 0; i < s->nages; i++)
+        nb += s->ages[i].nbuckets;
+    struct lw_age_bucket *all = calloc(nb ? nb : 1, sizeof *all);
+    if (!all)
+        abort();
+    size_t nall = 0;
+    for (size_t i = 0; i < s->nages; i++)
+        for (uint32_t k = 0; k < s->ages[i].nbuckets; k++) {
+            const struct lw_age_bucket *b = &s->ages[i].buckets[k];
+            size_t q = 0;
+            while (q < nall && all[q].min_age_ns != b->min_age_ns)
+                q++;
+            if (q == nall)
+                all[nall++] = (struct lw_age_bucket){b->min_age_ns, 0, 0};
+            all[q].bytes += b->bytes;
+            all[q].objects += b->objects;
+        }
+    qsort(all, nall, sizeof *all, cmp_bucket);
+    lw_json_object_begin(j, "age_profile", false);
+    lw_json_array_begin(j, "buckets", false);
+    for (size_t i = 0; i < nall; i++)
+        bucket_json(j, &all[i]);
+    lw_json_array_end(j);
+    free(all);
+    bool *show = shown_stacks(r);
+    lw_json_array_begin(j, "stacks", false);
+    for (size_t i = 0; i < r->nstacks; i++) {
+        const struct lw_snap_age *a = show[i] ? lw_reader_find_age(s, r->stacks[i].stack->id) : NULL;
+        if (!a)
+            continue;
+        uint64_t oldest = 0;
+        for (uint32_t k = 0; k < a->nbuckets; k++)
+            if (a->buckets[k].objects || a->buckets[k].bytes)
+                oldest = a->buckets[k].min_age_ns;
+        lw_json_object_begin(j, NULL, false);
+        lw_json_u64(j, "stack", a->stack);
+        lw_json_u64(j, "oldest_age_ns", oldest);
+        lw_json_array_begin(j, "buckets", false);
+        for (uint32_t k = 0; k < a->nbuckets; k++)
+            bucket_json(j, &a->buckets[k]);
+        lw_json_array_end(j);
+        lw_json_object_end(j);
+    }
+    lw_json_array_end(j);
+    free(show);
+    lw_json_object_end(j);
 }
 
 static int json_write(FILE *f, const struct lw_report *r)
@@ -85,6 +311,7 @@ static int json_write(FILE *f, const struct lw_report *r)
     lw_json_string(&j, "time", when);
     lw_json_string(&j, "trigger", lw_reader_trigger_name(s->proc.trigger));
     lw_json_u64(&j, "seq", s->proc.seq);
+    threshold_json(&j, s);
     lw_json_object_end(&j);
 
     lw_json_object_begin(&j, "heap", false);
@@ -114,6 +341,8 @@ static int json_write(FILE *f, const struct lw_report *r)
     lw_waterfall_build(&kv, &wf);
     lw_kview_json(&j, &kv, &wf);
 
+    threads_json(&j, r);
+    series_json(&j, r);
     lw_json_array_begin(&j, "modules", false);
     for (size_t i = 0; i < s->nmodules; i++) {
         const struct lw_snap_module *m = &s->modules[i];
@@ -130,10 +359,12 @@ static int json_write(FILE *f, const struct lw_report *r)
     }
     lw_json_array_end(&j);
 
-    size_t shown = r->top && r->top < r->nstacks ? r->top : r->nstacks;
+    bool *show = shown_stacks(r);
     lw_json_array_begin(&j, "stacks", false);
-    for (size_t i = 0; i < shown; i++) {
+    for (size_t i = 0; i < r->nstacks; i++) {
         const struct lw_ranked *rk = &r->stacks[i];
+        if (!show[i])
+            continue;
         lw_json_object_begin(&j, NULL, false);
         lw_json_u64(&j, "id", rk->stack->id);
         lw_json_string(&j, "kind", lw_reader_kind_name(rk->stack->kind));
@@ -142,10 +373,11 @@ static int json_write(FILE *f, const struct lw_report *r)
         lw_json_u64(&j, "alloc_bytes", rk->stack->alloc_bytes);
         lw_json_u64(&j, "alloc_objects", rk->stack->alloc_objects);
         lw_json_bool(&j, "truncated", (rk->stack->flags & LW_STACK_TRUNCATED) != 0);
-        frames(&j, r, rk->stack);
+        lw_output_json_frames(&j, r->sym, rk->stack);
         lw_json_object_end(&j);
     }
     lw_json_array_end(&j);
+    free(show);
     lw_json_object_end(&j);
     fflush(f);
     return ferror(f) ? -1 : 0;

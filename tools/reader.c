@@ -29,6 +29,10 @@ _Static_assert(sizeof(struct lw_rec_segment) == 32, "segment layout");
 _Static_assert(sizeof(struct lw_rec_stack) == 40, "STACK layout");
 _Static_assert(sizeof(struct lw_rec_region) == 40, "REGION layout");
 _Static_assert(sizeof(struct lw_rec_end) == 16, "END layout");
+_Static_assert(sizeof(struct lw_rec_thread) == 40, "THREAD layout");
+_Static_assert(sizeof(struct lw_rec_age) == 16, "AGE layout");
+_Static_assert(sizeof(struct lw_age_bucket) == 24, "AGE bucket layout");
+_Static_assert(sizeof(struct lw_rec_trigger) == 48, "TRIGGER layout");
 _Static_assert(sizeof(struct lw_rec_kernel_proc) == 80, "KERNEL_PROC layout");
 _Static_assert(sizeof(struct lw_rec_kernel_cgroup) == 120, "KERNEL_CGROUP layout");
 _Static_assert(sizeof(struct lw_rec_page_cache) == 40, "PAGE_CACHE layout");
@@ -49,6 +53,7 @@ struct counts {
     size_t records; /* before END */
     size_t process, totals, modules, stacks, regions, unknown;
     size_t segs, frames, build_id_bytes, string_bytes, argc;
+    size_t threads, ages, buckets, triggers; /* 1.2: tags 9-11 */
     size_t kproc, cgroup, page_cache, alloc_stats; /* 1.2 kernel records */
 };
 
@@ -72,6 +77,9 @@ static const char *tag_name(uint32_t tag)
     case LW_REC_MODULE: return "MODULE";
     case LW_REC_STACK: return "STACK";
     case LW_REC_REGION: return "REGION";
+    case LW_REC_THREAD: return "THREAD";
+    case LW_REC_AGE: return "AGE";
+    case LW_REC_TRIGGER: return "TRIGGER";
     case LW_REC_END: return "END";
     case LW_REC_KERNEL_PROC: return "KERNEL_PROC";
     case LW_REC_KERNEL_CGROUP: return "KERNEL_CGROUP";
@@ -100,6 +108,16 @@ const char *lw_reader_kind_name(uint32_t kind)
     case LW_KIND_MMAP: return "mmap";
     case LW_KIND_ALLOCATOR: return "allocator";
     case LW_KIND_THREAD: return "thread";
+    default: return "unknown";
+    }
+}
+
+const char *lw_reader_watch_name(uint32_t source)
+{
+    switch (source) {
+    case LW_WATCH_CGROUP_USAGE: return "cgroup";
+    case LW_WATCH_RSS: return "rss";
+    case LW_WATCH_HEAP: return "heap";
     default: return "unknown";
     }
 }
@@ -165,6 +183,70 @@ static size_t count_args(const uint8_t *s, size_t n)
     if (n > 0 && s[n - 1] != '\0')
         argc++;
     return argc;
+}
+
+/* Stack kinds of the file's version: THREAD exists from 1.2 on. */
+static bool stack_kind_known(const struct parse *p, uint8_t kind)
+{
+    uint8_t last = p->minor >= 2 ? LW_KIND_THREAD : LW_KIND_ALLOCATOR;
+    return kind >= LW_KIND_HEAP && kind <= last;
+}
+
+/* THREAD (1.2): fixed size; the stack it names is checked in check_refs_12. */
+static bool scan_thread(struct parse *p, size_t off, uint32_t len, struct counts *c)
+{
+    if (!check_len(p, off, LW_REC_THREAD, len, sizeof(struct lw_rec_thread)))
+        return false;
+    c->threads++;
+    return true;
+}
+
+/* AGE (1.2): header, then nbuckets buckets with ages strictly ascending. */
+static bool scan_age(struct parse *p, size_t off, const uint8_t *pl, uint32_t len,
+                     struct counts *c)
+{
+    struct lw_rec_age r;
+    if (len < sizeof r)
+        return check_len(p, off, LW_REC_AGE, len, sizeof r);
+    memcpy(&r, pl, sizeof r);
+    if (!check_len(p, off, LW_REC_AGE, len,
+                   sizeof r + (uint64_t)r.nbuckets * sizeof(struct lw_age_bucket)))
+        return false;
+    if (r.stack == 0)
+        return fail(p, "corrupt AGE record at offset %zu: stack id 0", off);
+    uint64_t prev = 0;
+    for (uint32_t i = 0; i < r.nbuckets; i++) {
+        struct lw_age_bucket b;
+        memcpy(&b, pl + sizeof r + (size_t)i * sizeof b, sizeof b);
+        if (i > 0 && b.min_age_ns <= prev)
+            return fail(p,
+                        "corrupt AGE record at offset %zu: bucket %u (min age %llu ns) does not "
+                        "follow bucket %u (%llu ns) in ascending order",
+                        off, i, (unsigned long long)b.min_age_ns, i - 1,
+                        (unsigned long long)prev);
+        prev = b.min_age_ns;
+    }
+    c->ages++;
+    c->buckets += r.nbuckets;
+    return true;
+}
+
+/* TRIGGER (1.2): at most one, with known values in files of our minor. */
+static bool scan_trigger(struct parse *p, size_t off, const uint8_t *pl, uint32_t len,
+                         struct counts *c)
+{
+    struct lw_rec_trigger r;
+    if (c->triggers)
+        return fail(p, "corrupt: a second TRIGGER record at offset %zu", off);
+    if (!check_len(p, off, LW_REC_TRIGGER, len, sizeof r))
+        return false;
+    memcpy(&r, pl, sizeof r);
+    if (p->strict && (r.trigger < LW_TRIGGER_EXIT || r.trigger > LW_TRIGGER_HEAP_THRESHOLD))
+        return fail(p, "corrupt TRIGGER record at offset %zu: unknown trigger %u", off, r.trigger);
+    if (p->strict && (r.source < LW_WATCH_CGROUP_USAGE || r.source > LW_WATCH_HEAP))
+        return fail(p, "corrupt TRIGGER record at offset %zu: unknown source %u", off, r.source);
+    c->triggers++;
+    return true;
 }
 
 /* Pass 1: validate every record; fill *c. */
@@ -241,7 +323,7 @@ static bool scan(struct parse *p, struct counts *c)
                 return false;
             if (r.id == 0)
                 return fail(p, "corrupt STACK record at offset %zu: stack id 0", off);
-            if (p->strict && (r.kind < LW_KIND_HEAP || r.kind > LW_KIND_THREAD))
+            if (p->strict && !stack_kind_known(p, r.kind))
                 return fail(p, "corrupt STACK record at offset %zu: unknown kind %u", off,
                             (unsigned)r.kind);
             c->stacks++;
@@ -262,6 +344,18 @@ static bool scan(struct parse *p, struct counts *c)
             c->regions++;
             break;
         }
+        case LW_REC_THREAD:
+            if (!scan_thread(p, off, h.len, c))
+                return false;
+            break;
+        case LW_REC_AGE:
+            if (!scan_age(p, off, pl, h.len, c))
+                return false;
+            break;
+        case LW_REC_TRIGGER:
+            if (!scan_trigger(p, off, pl, h.len, c))
+                return false;
+            break;
         case LW_REC_KERNEL_PROC:
             if (c->kproc)
                 return fail(p, "corrupt: a second KERNEL_PROC record at offset %zu", off);
@@ -365,6 +459,12 @@ static int cmp_by_id(const void *a, const void *b, void *arg)
     return ia < ib ? -1 : ia > ib;
 }
 
+static int cmp_age(const void *a, const void *b)
+{
+    uint32_t x = ((const struct lw_snap_age *)a)->stack, y = ((const struct lw_snap_age *)b)->stack;
+    return x < y ? -1 : x > y;
+}
+
 /* Pass 2: copy everything out; the file is known to be valid. */
 static struct lw_snapshot *fill(struct parse *p, const struct counts *c)
 {
@@ -374,6 +474,9 @@ static struct lw_snapshot *fill(struct parse *p, const struct counts *c)
                    a8(c->segs * sizeof(struct lw_rec_segment)) + a8(c->build_id_bytes) +
                    a8(c->stacks * sizeof(struct lw_snap_stack)) + a8(c->frames * 8) +
                    a8(c->regions * sizeof(struct lw_rec_region)) + a8(c->stacks * 4) +
+                   a8(c->threads * sizeof(struct lw_rec_thread)) +
+                   a8(c->ages * sizeof(struct lw_snap_age)) +
+                   a8(c->buckets * sizeof(struct lw_age_bucket)) +
                    a8(c->page_cache * sizeof(struct lw_snap_page_cache));
     uint8_t *mem = calloc(1, total);
     if (!mem) {
@@ -397,6 +500,9 @@ static struct lw_snapshot *fill(struct parse *p, const struct counts *c)
     uint64_t *frames = carve(&cv, c->frames * 8);
     struct lw_rec_region *regions = carve(&cv, c->regions * sizeof *regions);
     uint32_t *by_id = carve(&cv, c->stacks * 4);
+    struct lw_rec_thread *threads = carve(&cv, c->threads * sizeof *threads);
+    struct lw_snap_age *ages = carve(&cv, c->ages * sizeof *ages);
+    struct lw_age_bucket *buckets = carve(&cv, c->buckets * sizeof *buckets);
     struct lw_snap_page_cache *pcs = carve(&cv, c->page_cache * sizeof *pcs);
 
     size_t off = p->header_size;
@@ -473,6 +579,24 @@ static struct lw_snapshot *fill(struct parse *p, const struct counts *c)
         case LW_REC_REGION:
             memcpy(&regions[s->nregions++], pl, sizeof *regions);
             break;
+        case LW_REC_THREAD:
+            memcpy(&threads[s->nthreads++], pl, sizeof *threads);
+            break;
+        case LW_REC_AGE: {
+            struct lw_rec_age r;
+            memcpy(&r, pl, sizeof r);
+            struct lw_snap_age *a = &ages[s->nages++];
+            a->stack = r.stack;
+            a->nbuckets = r.nbuckets;
+            memcpy(buckets, pl + sizeof r, (size_t)r.nbuckets * sizeof *buckets);
+            a->buckets = buckets;
+            buckets += r.nbuckets;
+            break;
+        }
+        case LW_REC_TRIGGER:
+            memcpy(&s->trigger, pl, sizeof s->trigger);
+            s->has_trigger = true;
+            break;
         case LW_REC_KERNEL_PROC:
             memcpy(&s->kproc, pl, sizeof s->kproc);
             s->has_kproc = true;
@@ -507,6 +631,9 @@ static struct lw_snapshot *fill(struct parse *p, const struct counts *c)
     s->modules = mods;
     s->stacks = stacks;
     s->regions = regions;
+    s->threads = threads;
+    qsort(ages, s->nages, sizeof *ages, cmp_age);
+    s->ages = ages;
     s->page_cache = pcs;
     for (size_t i = 0; i < s->nstacks; i++)
         by_id[i] = (uint32_t)i;
@@ -526,6 +653,47 @@ static bool check_refs(struct parse *p, const struct lw_snapshot *s)
             return fail(p, "corrupt: a region at 0x%llx refers to stack %u, which is not in the file",
                         (unsigned long long)s->regions[i].start, s->regions[i].stack);
     return true;
+}
+
+/* Cross-record checks of the 1.2 records: a THREAD names a thread stack,
+ * an AGE names a heap stack (at most one AGE each), a TRIGGER agrees with
+ * PROCESS. */
+static bool check_refs_12(struct parse *p, const struct lw_snapshot *s)
+{
+    for (size_t i = 0; i < s->nthreads; i++) {
+        const struct lw_snap_stack *st = lw_reader_find_stack(s, s->threads[i].stack);
+        if (!st || st->kind != LW_KIND_THREAD)
+            return fail(p, "corrupt: thread %u refers to stack %u, which is %s", s->threads[i].tid,
+                        s->threads[i].stack, st ? "not a thread stack" : "not in the file");
+    }
+    for (size_t i = 0; i < s->nages; i++) {
+        const struct lw_snap_stack *st = lw_reader_find_stack(s, s->ages[i].stack);
+        if (!st || st->kind != LW_KIND_HEAP)
+            return fail(p, "corrupt: an AGE record refers to stack %u, which is %s",
+                        s->ages[i].stack, st ? "not a heap stack" : "not in the file");
+    }
+    for (size_t i = 1; i < s->nages; i++) /* sorted by stack id in fill */
+        if (s->ages[i].stack == s->ages[i - 1].stack)
+            return fail(p, "corrupt: stack %u has two AGE records", s->ages[i].stack);
+    if (s->has_trigger && s->trigger.trigger != s->proc.trigger)
+        return fail(p, "corrupt: the TRIGGER record says trigger %u, the PROCESS record %u",
+                    s->trigger.trigger, s->proc.trigger);
+    return true;
+}
+
+const struct lw_snap_age *lw_reader_find_age(const struct lw_snapshot *s, uint32_t id)
+{
+    size_t lo = 0, hi = s->nages;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->ages[mid].stack == id)
+            return &s->ages[mid];
+        if (s->ages[mid].stack < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
 }
 
 const struct lw_snap_stack *lw_reader_find_stack(const struct lw_snapshot *s, uint32_t id)
@@ -552,7 +720,7 @@ struct lw_snapshot *lw_reader_parse(const void *buf, size_t len, const char *nam
     if (!check_header(&p) || !scan(&p, &c))
         return NULL;
     struct lw_snapshot *s = fill(&p, &c);
-    if (s && !check_refs(&p, s)) {
+    if (s && (!check_refs(&p, s) || !check_refs_12(&p, s))) {
         lw_reader_free(s);
         return NULL;
     }

@@ -36,6 +36,13 @@ struct lw_snap_stack {
     const uint64_t *frames; /* nframes return addresses, frame 0 innermost */
 };
 
+/* AGE record (1.2): a heap stack's live blocks by age. */
+struct lw_snap_age {
+    uint32_t stack;
+    uint32_t nbuckets;
+    const struct lw_age_bucket *buckets; /* min_age_ns strictly ascending */
+};
+
 /* A PAGE_CACHE record (1.2). */
 struct lw_snap_page_cache {
     struct lw_rec_page_cache rec;
@@ -56,6 +63,13 @@ struct lw_snapshot {
     size_t nstacks;
     const struct lw_rec_region *regions;
     size_t nregions;
+    /* 1.2, tags 9-11 (absent in older files: counts 0, has_trigger false) */
+    const struct lw_rec_thread *threads; /* live threads, file order */
+    size_t nthreads;
+    const struct lw_snap_age *ages; /* AGE records, by stack id */
+    size_t nages;
+    bool has_trigger;
+    struct lw_rec_trigger trigger; /* valid when has_trigger */
     size_t unknown_records; /* records with a tag this reader does not know */
     const uint32_t *by_id;  /* internal: indexes of stacks sorted by id */
     void *mem;              /* the one allocation holding everything */
@@ -96,7 +110,13 @@ const struct lw_snap_stack *lw_reader_find_stack(const struct lw_snapshot *s, ui
 /* "exit", "signal", ... or "unknown". */
 const char *lw_reader_trigger_name(uint32_t trigger);
 
-/* "heap", "mmap", "allocator" or "unknown". */
+/* The AGE record of heap stack `id`, or NULL. O(log n). */
+const struct lw_snap_age *lw_reader_find_age(const struct lw_snapshot *s, uint32_t id);
+
+/* "cgroup", "rss", "heap" or "unknown" (enum lw_watch_source). */
+const char *lw_reader_watch_name(uint32_t source);
+
+/* "heap", "mmap", "allocator", "thread" or "unknown". */
 const char *lw_reader_kind_name(uint32_t kind);
 
 #endif

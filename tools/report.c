@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "analysis.h"
+#include "candidates.h"
 #include "cli.h"
 #include "output.h"
 #include "reader.h"
@@ -24,10 +25,14 @@ static const char report_usage[] =
     "holding the most memory, symbolized with the binaries and debug info on\n"
     "this machine (missing files show as module+offset).\n"
     "\n"
-    "DIR may hold snapshots of several processes: the report shows the last\n"
-    "snapshot of the process `leakwatch run` started (else of the first process\n"
-    "whose parent is not there) and lists the others. SNAPSHOT files must all\n"
-    "belong to one process; the last one (highest sequence number) is shown.\n"
+    "DIR may hold snapshots of several processes: the report is about the\n"
+    "process `leakwatch run` started (else the first process whose parent is\n"
+    "not there) and lists the others. SNAPSHOT files must all belong to one\n"
+    "process. Totals and stacks are those of the last snapshot (highest\n"
+    "sequence number); with two or more snapshots of the process, its call\n"
+    "stacks are also ranked as leak candidates by growth across them (live\n"
+    "bytes or threads rising in most intervals, never falling); with one, the\n"
+    "ages of the live blocks are shown instead.\n"
     "\n"
     "Options:\n"
     "  --format FMT    text (default), json, pprof (gzipped profile.proto for\n"
@@ -51,6 +56,15 @@ static const char report_usage[] =
     "  1  bad input: a snapshot is missing, unreadable, truncated, corrupt or of a\n"
     "     newer format; no snapshot in DIR; or the report could not be written\n"
     "  2  usage error\n";
+
+/* The function of a stack's first frame, for candidates' reasons. */
+static const char *frame0_function(void *arg, const struct lw_snap_stack *st)
+{
+    if (!st->nframes)
+        return NULL;
+    const struct lw_sym_loc *loc = lw_sym_lookup(arg, st->frames[0]);
+    return loc->frames[loc->nframes - 1].function;
+}
 
 int lw_report_main(int argc, char **argv)
 {
@@ -137,12 +151,16 @@ int lw_report_main(int argc, char **argv)
         lw_cli_error("%s", err);
         return rc;
     }
-    struct lw_snapshot *snap = lw_reader_load(sel.path, err);
-    if (!snap) {
+    struct lw_series series;
+    rc = lw_analysis_load_series(&sel, &series, err, sizeof err);
+    if (rc) {
         lw_cli_error("%s", err);
         lw_analysis_selection_free(&sel);
-        return LW_EXIT_INPUT;
+        return rc;
     }
+    const struct lw_snapshot *snap = series.last;
+    struct lw_candidate *cands = NULL;
+    size_t ncands = 0;
     size_t nranked = 0;
     struct lw_ranked *ranked = NULL;
     lw_sym_t *sym = NULL;
@@ -152,13 +170,14 @@ int lw_report_main(int argc, char **argv)
         rc = LW_EXIT_INPUT;
         goto out;
     }
-    ranked = lw_analysis_rank(snap, &nranked);
+    ranked = lw_analysis_rank_series(&series, &nranked);
     sym = lw_sym_new(snap, &symopt);
     if (!ranked || !sym) {
         lw_cli_error("out of memory");
         rc = LW_EXIT_INPUT;
         goto out;
     }
+    cands = lw_candidates_rank(&series, frame0_function, sym, &ncands);
     struct lw_report r = {
         .path = sel.path,
         .snap = snap,
@@ -168,6 +187,9 @@ int lw_report_main(int argc, char **argv)
         .sym = sym,
         .sel = &sel,
         .value = value,
+        .series = &series,
+        .cands = cands,
+        .ncands = ncands,
     };
     int wrc = fmt->write(f, &r);
     if (f != stdout) {
@@ -196,7 +218,8 @@ out:
         fclose(f);
     lw_sym_free(sym);
     free(ranked);
-    lw_reader_free(snap);
+    free(cands);
+    lw_analysis_series_free(&series);
     lw_analysis_selection_free(&sel);
     return rc;
 }

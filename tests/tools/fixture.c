@@ -113,6 +113,27 @@ void fx_region(struct fx_buf *b, const struct lw_rec_region *r)
     fx_record(b, LW_REC_REGION, r, sizeof *r);
 }
 
+void fx_thread(struct fx_buf *b, const struct lw_rec_thread *t)
+{
+    fx_record(b, LW_REC_THREAD, t, sizeof *t);
+}
+
+void fx_age(struct fx_buf *b, uint32_t stack, const struct lw_age_bucket *buckets,
+            uint32_t nbuckets)
+{
+    struct pieces ps = {0};
+    struct lw_rec_age a = {stack, nbuckets, 0};
+    add(&ps, &a, sizeof a);
+    add(&ps, buckets, nbuckets * sizeof *buckets);
+    fx_record(b, LW_REC_AGE, ps.p, (uint32_t)ps.n);
+    free(ps.p);
+}
+
+void fx_trigger(struct fx_buf *b, const struct lw_rec_trigger *t)
+{
+    fx_record(b, LW_REC_TRIGGER, t, sizeof *t);
+}
+
 void fx_end(struct fx_buf *b)
 {
     struct lw_rec_end e = {b->records, b->len};

@@ -32,6 +32,11 @@ void fx_stack(struct fx_buf *b, uint32_t id, uint8_t kind, uint8_t flags, uint64
               uint64_t alloc_objects, uint64_t free_bytes, uint64_t free_objects,
               const uint64_t *frames, uint16_t nframes);
 void fx_region(struct fx_buf *b, const struct lw_rec_region *r);
+/* 1.2 records of the series engineer's side: THREAD, AGE, TRIGGER. */
+void fx_thread(struct fx_buf *b, const struct lw_rec_thread *t);
+void fx_age(struct fx_buf *b, uint32_t stack, const struct lw_age_bucket *buckets,
+            uint32_t nbuckets);
+void fx_trigger(struct fx_buf *b, const struct lw_rec_trigger *t);
 /* END with the right record count and offset. */
 void fx_end(struct fx_buf *b);
 bool fx_write_file(const struct fx_buf *b, const char *path);

@@ -110,6 +110,11 @@ Test(analysis, dir_root_flag_wins_last_seq, .init = lwt_dir_setup, .fini = lwt_d
     cr_assert_eq(sel.others[1].ppid, 200);
     cr_assert_str_eq(base(sel.others[1].last), "kid.300.000000.exit.lwsnap");
     cr_assert_str_eq(sel.dir, dir);
+    /* the series is the chosen process's snapshots only, by seq */
+    cr_assert_eq(sel.nseries, 3);
+    cr_assert_str_eq(base(sel.series[0]), "app.200.000000.signal.lwsnap");
+    cr_assert_str_eq(base(sel.series[1]), "app.200.000001.signal.lwsnap");
+    cr_assert_str_eq(base(sel.series[2]), "app.200.000002.exit.lwsnap");
     lw_analysis_selection_free(&sel);
 }
 
@@ -144,6 +149,8 @@ Test(analysis, exec_image_of_the_root_is_preferred, .init = lwt_dir_setup, .fini
     cr_assert_eq(select_dir(0, &sel), LW_EXIT_OK, "%s", err);
     cr_assert_str_eq(sel.chosen.exe, "/bin/prog");
     cr_assert_eq(sel.nothers, 1);
+    cr_assert_eq(sel.nseries, 1); /* the exec'd image is a process of its own */
+    cr_assert(strstr(sel.series[0], "prog.77."));
     cr_assert_str_eq(sel.others[0].exe, "/bin/sh");
     lw_analysis_selection_free(&sel);
 }

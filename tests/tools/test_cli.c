@@ -38,24 +38,7 @@ static void leakwatch(struct lwt_result *r, const char *const *args)
 
 static void golden(const char *name, const char *got_raw)
 {
-    char *got = lwt_replace(got_raw, dir, "TMP");
-    const char *src = getenv("LW_TEST_SRCDIR");
-    cr_assert_not_null(src, "LW_TEST_SRCDIR not set");
-    char *gdir = lwt_path(src, "golden");
-    char *path = lwt_path(gdir, name);
-    if (getenv("LW_UPDATE_GOLDEN")) {
-        FILE *f = fopen(path, "w");
-        cr_assert_not_null(f);
-        fputs(got, f);
-        fclose(f);
-    }
-    char *want = lwt_read(path, NULL);
-    cr_assert_not_null(want, "missing golden file %s (LW_UPDATE_GOLDEN=1 creates it)", path);
-    cr_assert_str_eq(got, want, "output differs from %s", path);
-    free(want);
-    free(path);
-    free(gdir);
-    free(got);
+    lwt_golden(name, got_raw);
 }
 
 Test(cli, golden_text_report, .init = lwt_dir_setup, .fini = lwt_dir_teardown)

@@ -545,6 +545,165 @@ Test(reader, older_minor_still_reads)
     fx_free(&b);
 }
 
+/* 1.2 records THREAD, AGE, TRIGGER and stack kind "thread": a small file
+ * with each, read back field by field. */
+static void fx_threads_ages(struct fx_buf *b, uint16_t minor)
+{
+    struct lw_rec_process p = {.pid = 9, .trigger = LW_TRIGGER_HEAP_THRESHOLD};
+    struct lw_rec_totals t = {.heap_inuse_bytes = 300, .heap_inuse_objects = 3};
+    fx_init(b, 1, minor);
+    fx_process(b, p, "/bin/x", "", 0);
+    fx_totals(b, &t);
+    uint64_t fr[] = {0x401000, 0x402000};
+    fx_stack(b, 1, LW_KIND_HEAP, 0, 500, 5, 200, 2, fr, 2);
+    fx_stack(b, 2, LW_KIND_THREAD, 0, 3 * 8388608ull, 3, 8388608, 1, fr + 1, 1);
+    struct lw_age_bucket bk[] = {{0, 100, 1}, {1000000000ull, 200, 2}};
+    fx_age(b, 1, bk, 2);
+    struct lw_rec_thread th1 = {2, 101, 0x7f0000000000, 8388608, 16384, 5};
+    struct lw_rec_thread th2 = {2, 102, 0x7f0001000000, 8388608, UINT64_MAX, 6};
+    fx_thread(b, &th1);
+    fx_thread(b, &th2);
+    struct lw_rec_trigger tr = {LW_TRIGGER_HEAP_THRESHOLD, LW_WATCH_HEAP, 256, 300, 0, {0, 0}};
+    fx_trigger(b, &tr);
+}
+
+Test(reader, threads_ages_trigger_round_trip)
+{
+    struct fx_buf b;
+    fx_threads_ages(&b, LW_SNAP_MINOR);
+    fx_end(&b);
+    struct lw_snapshot *s = parse(&b);
+    cr_assert_not_null(s, "%s", err);
+    cr_assert_eq(s->nstacks, 2);
+    cr_assert_str_eq(lw_reader_kind_name(lw_reader_find_stack(s, 2)->kind), "thread");
+    cr_assert_eq(s->nthreads, 2);
+    cr_assert_eq(s->threads[0].tid, 101);
+    cr_assert_eq(s->threads[0].resident_bytes, 16384);
+    cr_assert_eq(s->threads[1].stack_start, 0x7f0001000000);
+    cr_assert_eq(s->threads[1].resident_bytes, UINT64_MAX);
+    cr_assert_eq(s->threads[1].start_mono_ns, 6);
+    cr_assert_eq(s->nages, 1);
+    const struct lw_snap_age *a = lw_reader_find_age(s, 1);
+    cr_assert_not_null(a);
+    cr_assert_null(lw_reader_find_age(s, 2));
+    cr_assert_eq(a->nbuckets, 2);
+    cr_assert_eq(a->buckets[1].min_age_ns, 1000000000ull);
+    cr_assert_eq(a->buckets[1].bytes, 200);
+    cr_assert_eq(a->buckets[1].objects, 2);
+    cr_assert(s->has_trigger);
+    cr_assert_eq(s->trigger.source, LW_WATCH_HEAP);
+    cr_assert_eq(s->trigger.threshold_bytes, 256);
+    cr_assert_eq(s->trigger.observed_bytes, 300);
+    cr_assert_str_eq(lw_reader_watch_name(s->trigger.source), "heap");
+    cr_assert_eq(s->unknown_records, 0);
+    lw_reader_free(s);
+    fx_free(&b);
+}
+
+Test(reader, threads_ages_trigger_checked)
+{
+    struct fx_buf b;
+    uint64_t fr[] = {1};
+    struct lw_age_bucket bk[] = {{5, 1, 1}, {5, 1, 1}};
+    struct lw_rec_thread th = {1, 7, 0, 0, 0, 0};
+    struct lw_rec_trigger tr = {LW_TRIGGER_HEAP_THRESHOLD, LW_WATCH_HEAP, 1, 2, 0, {0, 0}};
+
+    /* buckets out of order */
+    fx_threads_ages(&b, LW_SNAP_MINOR);
+    fx_age(&b, 1, bk, 2);
+    fx_end(&b);
+    expect_refused(&b, "bucket 1 (min age 5 ns) does not follow bucket 0 (5 ns)");
+    /* second AGE for the same stack */
+    fx_threads_ages(&b, LW_SNAP_MINOR);
+    fx_age(&b, 1, bk, 1);
+    fx_end(&b);
+    expect_refused(&b, "t.lwsnap: corrupt: stack 1 has two AGE records");
+    /* AGE of a thread stack, and of a missing one */
+    fx_threads_ages(&b, LW_SNAP_MINOR);
+    fx_age(&b, 2, bk, 1);
+    fx_end(&b);
+    expect_refused(&b, "an AGE record refers to stack 2, which is not a heap stack");
+    fx_threads_ages(&b, LW_SNAP_MINOR);
+    fx_age(&b, 77, bk, 1);
+    fx_end(&b);
+    expect_refused(&b, "an AGE record refers to stack 77, which is not in the file");
+    /* nbuckets larger than the payload */
+    fx_threads_ages(&b, LW_SNAP_MINOR);
+    {
+        uint8_t pl[sizeof(struct lw_rec_age) + sizeof bk[0]];
+        struct lw_rec_age a = {1, 1000000, 0};
+        memcpy(pl, &a, sizeof a);
+        memcpy(pl + sizeof a, bk, sizeof bk[0]);
+        fx_record(&b, LW_REC_AGE, pl, sizeof pl);
+    }
+    fx_end(&b);
+    expect_refused(&b, "corrupt AGE record at offset");
+    /* THREAD naming a heap stack; wrong THREAD length */
+    fx_threads_ages(&b, LW_SNAP_MINOR);
+    fx_thread(&b, &th);
+    fx_end(&b);
+    expect_refused(&b, "corrupt: thread 7 refers to stack 1, which is not a thread stack");
+    fx_threads_ages(&b, LW_SNAP_MINOR);
+    fx_record(&b, LW_REC_THREAD, &th, sizeof th - 8);
+    fx_end(&b);
+    expect_refused(&b, "corrupt THREAD record at offset");
+    /* two TRIGGERs; a TRIGGER disagreeing with PROCESS; an unknown source */
+    fx_threads_ages(&b, LW_SNAP_MINOR);
+    fx_trigger(&b, &tr);
+    fx_end(&b);
+    expect_refused(&b, "corrupt: a second TRIGGER record at offset");
+    {
+        struct lw_rec_process p = {.pid = 1, .trigger = LW_TRIGGER_SIGNAL};
+        struct lw_rec_totals t = {0};
+        fx_init(&b, 1, LW_SNAP_MINOR);
+        fx_process(&b, p, "", "", 0);
+        fx_totals(&b, &t);
+        fx_trigger(&b, &tr);
+        fx_end(&b);
+        expect_refused(&b, "the TRIGGER record says trigger 5, the PROCESS record 2");
+        struct lw_rec_trigger bad = tr;
+        bad.source = 9;
+        fx_init(&b, 1, LW_SNAP_MINOR);
+        fx_process(&b, p, "", "", 0);
+        fx_totals(&b, &t);
+        fx_trigger(&b, &bad);
+        fx_end(&b);
+        expect_refused(&b, "corrupt TRIGGER record at offset");
+    }
+    /* kind "thread" is unknown to a 1.1 file */
+    {
+        struct lw_rec_process p = {.pid = 1};
+        struct lw_rec_totals t = {0};
+        fx_init(&b, 1, 1);
+        fx_process(&b, p, "", "", 0);
+        fx_totals(&b, &t);
+        fx_stack(&b, 1, LW_KIND_THREAD, 0, 0, 0, 0, 0, fr, 1);
+        fx_end(&b);
+        expect_refused(&b, "corrupt STACK record at offset 408: unknown kind 4");
+    }
+}
+
+Test(reader, threads_ages_random_corruption)
+{
+    struct fx_buf b;
+    fx_threads_ages(&b, LW_SNAP_MINOR);
+    fx_end(&b);
+    uint8_t *copy = malloc(b.len);
+    unsigned seed = 777;
+    for (int iter = 0; iter < 20000; iter++) {
+        memcpy(copy, b.data, b.len);
+        for (int k = 0; k < 3; k++)
+            copy[rand_r(&seed) % b.len] = (uint8_t)rand_r(&seed);
+        struct lw_snapshot *s = lw_reader_parse(copy, b.len, "f", err);
+        if (s) /* whatever was accepted is consistent */
+            for (size_t i = 0; i < s->nthreads; i++)
+                cr_assert_eq(lw_reader_find_stack(s, s->threads[i].stack)->kind, LW_KIND_THREAD);
+        lw_reader_free(s);
+    }
+    free(copy);
+    fx_free(&b);
+}
+
 /* ---- 1.2 kernel records (KERNEL_PROC, KERNEL_CGROUP, PAGE_CACHE, ALLOC_STATS) ---- */
 
 Test(reader, kernel_records_round_trip)

@@ -3,6 +3,8 @@
  */
 #include "testutil.h"
 
+#include <criterion/criterion.h>
+
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -147,4 +149,26 @@ void lwt_dir_teardown(void)
 {
     lwt_rmrf(dir);
     free(dir);
+}
+
+void lwt_golden(const char *name, const char *got_raw)
+{
+    char *got = lwt_replace(got_raw, dir, "TMP");
+    const char *src = getenv("LW_TEST_SRCDIR");
+    cr_assert_not_null(src, "LW_TEST_SRCDIR not set");
+    char *gdir = lwt_path(src, "golden");
+    char *path = lwt_path(gdir, name);
+    if (getenv("LW_UPDATE_GOLDEN")) {
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fputs(got, f);
+        fclose(f);
+    }
+    char *want = lwt_read(path, NULL);
+    cr_assert_not_null(want, "missing golden file %s (LW_UPDATE_GOLDEN=1 creates it)", path);
+    cr_assert_str_eq(got, want, "output differs from %s", path);
+    free(want);
+    free(path);
+    free(gdir);
+    free(got);
 }

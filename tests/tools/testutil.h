@@ -37,6 +37,10 @@ char *lwt_read(const char *path, size_t *len);
 /* s with every `from` replaced by `to` (malloc'd). */
 char *lwt_replace(const char *s, const char *from, const char *to);
 
+/* Compare got (with `dir` replaced by TMP) to tests/tools/golden/NAME;
+ * LW_UPDATE_GOLDEN=1 rewrites the file first. Criterion assertion. */
+void lwt_golden(const char *name, const char *got);
+
 /* "dir/name" (malloc'd). */
 char *lwt_path(const char *dir, const char *name);
 
