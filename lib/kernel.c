@@ -213,6 +213,7 @@ struct cg_find {
     char v1path[512], v2path[512];
     bool have_v1, have_v2;
     char v1dir[1024], v2dir[1024];
+    size_t v1mlen, v2mlen; /* bytes of v1dir / v2dir that are prefix + mount point */
     bool v1mount, v2mount;
     const char *prefix;
 };
@@ -278,9 +279,10 @@ static void unescape(char *out, size_t cap, const char *s, size_t n)
     out[o] = '\0';
 }
 
-/* dir = prefix + mountpoint + (cgpath relative to the mount's root). */
-static void join_cgroup(char *dir, size_t cap, const char *prefix, const char *mnt,
-                        const char *root, const char *cgpath)
+/* dir = prefix + mountpoint + (cgpath relative to the mount's root).
+ * Returns the length of prefix + mountpoint in dir. */
+static size_t join_cgroup(char *dir, size_t cap, const char *prefix, const char *mnt,
+                          const char *root, const char *cgpath)
 {
     const char *rel = cgpath;
     size_t rl = strlen(root);
@@ -289,11 +291,13 @@ static void join_cgroup(char *dir, size_t cap, const char *prefix, const char *m
     struct lw_strbuf b = LW_STRBUF_INIT(dir, cap);
     lw_strbuf_puts(&b, prefix);
     lw_strbuf_puts(&b, mnt);
+    size_t mlen = b.len;
     if (rel[0] && strcmp(rel, "/")) {
         if (b.len && dir[b.len - 1] == '/' && rel[0] == '/')
             rel++;
         lw_strbuf_puts(&b, rel);
     }
+    return mlen;
 }
 
 static void mountinfo_line(const char *l, size_t len, void *arg)
@@ -337,10 +341,10 @@ static void mountinfo_line(const char *l, size_t len, void *arg)
     unescape(mnt, sizeof mnt, fld[4], fl[4]);
     if (tlen == 6 && !memcmp(sep, "cgroup", 6) && f->have_v1 && !f->v1mount &&
         has_token(sopts, slen, "memory")) {
-        join_cgroup(f->v1dir, sizeof f->v1dir, f->prefix, mnt, root, f->v1path);
+        f->v1mlen = join_cgroup(f->v1dir, sizeof f->v1dir, f->prefix, mnt, root, f->v1path);
         f->v1mount = true;
     } else if (tlen == 7 && !memcmp(sep, "cgroup2", 7) && f->have_v2 && !f->v2mount) {
-        join_cgroup(f->v2dir, sizeof f->v2dir, f->prefix, mnt, root, f->v2path);
+        f->v2mlen = join_cgroup(f->v2dir, sizeof f->v2dir, f->prefix, mnt, root, f->v2path);
         f->v2mount = true;
     }
 }
@@ -348,37 +352,83 @@ static void mountinfo_line(const char *l, size_t len, void *arg)
 bool lw_kernel_cgroup_find(const char *procdir, const char *root_prefix, struct lw_cgroup_loc *loc,
                            char *buf, size_t cap)
 {
-    static struct cg_find f; /* 3 KiB: off the (possibly small) stack; callers are serialized */
-    char path[256], probe[1100];
-    memset(&f, 0, sizeof f);
+    /* The finder's state (3 KiB) lives at the start of the caller's
+     * scratch: off a possibly small stack, and safe when two threads look
+     * at once (the writer and the threshold watcher). */
+    uintptr_t a = ((uintptr_t)buf + 15u) & ~(uintptr_t)15u;
+    size_t skip = (size_t)(a - (uintptr_t)buf) + sizeof(struct cg_find);
     memset(loc, 0, sizeof *loc);
-    f.prefix = root_prefix ? root_prefix : "";
+    if (cap < skip + 1024)
+        return false;
+    struct cg_find *f = (struct cg_find *)a;
+    buf += skip;
+    cap -= skip;
+    char path[256], probe[1100];
+    memset(f, 0, sizeof *f);
+    f->prefix = root_prefix ? root_prefix : "";
     path2(path, sizeof path, procdir, "/cgroup");
-    if (!read_lines(path, buf, cap, cgroup_line, &f) || (!f.have_v1 && !f.have_v2))
+    if (!read_lines(path, buf, cap, cgroup_line, f) || (!f->have_v1 && !f->have_v2))
         return false;
     path2(path, sizeof path, procdir, "/mountinfo");
-    if (!read_lines(path, buf, cap, mountinfo_line, &f))
+    if (!read_lines(path, buf, cap, mountinfo_line, f))
         return false;
-    if (f.v1mount) {
-        path2(probe, sizeof probe, f.v1dir, "/memory.usage_in_bytes");
-        if (access(probe, R_OK) == 0) {
-            loc->version = 1;
-            path2(loc->dir, sizeof loc->dir, f.v1dir, "");
-            path2(loc->name, sizeof loc->name, f.v1path, "");
-            return true;
-        }
-    }
-    if (f.v2mount) {
+    for (int v = 1; v <= 2; v++) {
+        bool mounted = v == 1 ? f->v1mount : f->v2mount;
+        const char *dir = v == 1 ? f->v1dir : f->v2dir;
+        if (!mounted)
+            continue;
         /* Hybrid hosts mount cgroup2 without the memory controller. */
-        path2(probe, sizeof probe, f.v2dir, "/memory.current");
-        if (access(probe, R_OK) == 0) {
-            loc->version = 2;
-            path2(loc->dir, sizeof loc->dir, f.v2dir, "");
-            path2(loc->name, sizeof loc->name, f.v2path, "");
-            return true;
-        }
+        path2(probe, sizeof probe, dir, v == 1 ? "/memory.usage_in_bytes" : "/memory.current");
+        if (access(probe, R_OK) != 0)
+            continue;
+        loc->version = v;
+        path2(loc->dir, sizeof loc->dir, dir, "");
+        path2(loc->name, sizeof loc->name, v == 1 ? f->v1path : f->v2path, "");
+        size_t mlen = v == 1 ? f->v1mlen : f->v2mlen;
+        loc->mount_len = mlen < strlen(loc->dir) ? mlen : strlen(loc->dir);
+        return true;
     }
     return false;
+}
+
+static uint64_t read_u64_file(const char *dir, const char *name, char *buf, size_t cap,
+                              bool *is_max);
+
+uint64_t lw_kernel_cgroup_limit(const struct lw_cgroup_loc *loc, char *lim_dir, size_t dir_cap,
+                                char *buf, size_t cap)
+{
+    char dir[sizeof loc->dir];
+    uint64_t best = 0;
+    path2(dir, sizeof dir, loc->dir, "");
+    path2(lim_dir, dir_cap, loc->dir, "");
+    const char *name = loc->version == 2 ? "/memory.max" : "/memory.limit_in_bytes";
+    for (;;) {
+        uint64_t lim = read_u64_file(dir, name, buf, cap, NULL);
+        if (lim != LW_VALUE_NA && lim < LW_CGROUP_NO_LIMIT && (!best || lim < best)) {
+            best = lim;
+            path2(lim_dir, dir_cap, dir, "");
+        }
+        char *slash = strrchr(dir, '/');
+        if (strlen(dir) <= loc->mount_len || !slash || (size_t)(slash - dir) < loc->mount_len)
+            break;
+        *slash = '\0';
+    }
+    return best;
+}
+
+bool lw_cgroup_find(const char *procdir, struct lw_cgroup *cg, char *buf, size_t cap)
+{
+    struct lw_cgroup_loc loc; /* 1.5 KiB: callers run on full-size stacks (init, tools) */
+    memset(cg, 0, sizeof *cg);
+    if (!lw_kernel_cgroup_find(procdir, "", &loc, buf, cap))
+        return false;
+    cg->version = loc.version;
+    cg->limit = lw_kernel_cgroup_limit(&loc, cg->dir, sizeof cg->dir, buf, cap);
+    path2(cg->usage, sizeof cg->usage, cg->dir,
+          loc.version == 2 ? "/memory.current" : "/memory.usage_in_bytes");
+    if (loc.version == 1)
+        path2(cg->control, sizeof cg->control, cg->dir, "/cgroup.event_control");
+    return true;
 }
 
 /* ---- reading a memory cgroup ---- */

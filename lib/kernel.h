@@ -43,15 +43,41 @@ struct lw_cgroup_loc {
     int version;     /* 1 or 2; 0: none found */
     char dir[1024];  /* directory holding memory.* (root_prefix + mount + path) */
     char name[512];  /* the cgroup's path in its hierarchy, "/" for the root */
+    size_t mount_len; /* bytes of dir that are root_prefix + the hierarchy's mount point */
 };
 
 /* Find the memory cgroup from procdir/cgroup and procdir/mountinfo; the
  * mount point is prefixed with root_prefix ("" normally; a test directory
  * in tests). v1 wins when a v1 memory controller is mounted for it; v2
- * only where memory.current exists. buf[cap] is scratch (mountinfo is read
+ * only where memory.current exists. buf[cap] is scratch, at least 8 KiB (mountinfo is read
  * line by line, any size). Returns false when there is none. */
 bool lw_kernel_cgroup_find(const char *procdir, const char *root_prefix, struct lw_cgroup_loc *loc,
                            char *buf, size_t cap);
+
+/* Limits at or above this are "no limit" (v1 writes 2^63 - page for none). */
+#define LW_CGROUP_NO_LIMIT (UINT64_C(1) << 60)
+
+/* The memory limit that applies to the cgroup at loc: the tightest one from
+ * it up to its hierarchy's mount (a container's own cgroup is often
+ * unlimited under a limited parent). Returns 0 when there is none; lim_dir
+ * gets the directory whose limit it is (loc->dir when none). */
+uint64_t lw_kernel_cgroup_limit(const struct lw_cgroup_loc *loc, char *lim_dir, size_t dir_cap,
+                                char *buf, size_t cap);
+
+/* What the threshold watcher and `leakwatch run` need: the cgroup whose
+ * limit the OOM killer applies (the tightest on the way up), its usage
+ * file and, for v1, its cgroup.event_control. */
+struct lw_cgroup {
+    int version;               /* 0: no memory cgroup found; 1 or 2 */
+    char dir[1024];            /* the cgroup whose limit is the tightest (own one if none) */
+    char usage[1100];          /* its usage file: memory.usage_in_bytes / memory.current */
+    char control[1100];        /* v1: its cgroup.event_control; else "" */
+    uint64_t limit;            /* bytes; 0: no limit */
+};
+
+/* Find it for the process whose /proc directory is procdir ("/proc/self").
+ * buf: scratch of cap bytes (at least 8 KiB). true if found (*cg filled). */
+bool lw_cgroup_find(const char *procdir, struct lw_cgroup *cg, char *buf, size_t cap);
 
 /* Read the counters of the cgroup at loc into *c (path_len left 0).
  * Unreadable files leave their fields LW_VALUE_NA. Returns false if not

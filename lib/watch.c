@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "../include/lw_format.h"
-#include "cgroup.h"
+#include "kernel.h"
 #include "log.h"
 #include "lw.h"
 #include "snapshot.h"

@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cgroup.h"
+#include "kernel.h"
 #include "cli.h"
 #include "config.h"
 #include "lw_config.h"

@@ -370,3 +370,29 @@ Test(kernel_snap, a_closed_file_seen_earlier_is_still_measured)
     cr_assert_eq(f.flags, 0);
     unlink(out);
 }
+
+/* A container's own cgroup is unlimited under a limited parent: the limit
+ * that applies is the parent's, and the walk up stops at the mount. */
+Test(kernel, cgroup_limit_is_the_tightest_on_the_way_up)
+{
+    struct lw_cgroup_loc loc;
+    cr_assert(lw_kernel_cgroup_find(data("v1nested/proc"), data("v1nested/root"), &loc, buf,
+                                    sizeof buf));
+    char want[1024], dir[1024];
+    snprintf(want, sizeof want, "%s/sys/fs/cgroup/memory", data("v1nested/root"));
+    cr_assert_eq(loc.mount_len, strlen(want));
+    cr_assert_eq(lw_kernel_cgroup_limit(&loc, dir, sizeof dir, buf, sizeof buf), 536870912);
+    strcat(want, "/pod");
+    cr_assert_str_eq(dir, want);
+
+    /* Own limit only, mount rooted below its hierarchy: nothing above the mount is read. */
+    cr_assert(lw_kernel_cgroup_find(data("v1limit/proc"), data("v1limit/root"), &loc, buf,
+                                    sizeof buf));
+    cr_assert_eq(lw_kernel_cgroup_limit(&loc, dir, sizeof dir, buf, sizeof buf), 268435456);
+    cr_assert_str_eq(dir, loc.dir);
+
+    /* Too little scratch: refused, not overrun. */
+    char small[2048];
+    cr_assert_not(lw_kernel_cgroup_find(data("v1nested/proc"), data("v1nested/root"), &loc, small,
+                                        sizeof small));
+}

@@ -10,7 +10,7 @@
 
 #include "../../include/lw_format.h"
 #include "age.h"
-#include "cgroup.h"
+#include "kernel.h"
 #include "config.h"
 #include "lw.h"
 #include "snapshot.h"
@@ -118,33 +118,6 @@ Test(trigger, hysteresis_hovering_fires_once)
     cr_assert(!lw_hyst_feed(&h, 899, &crossed));
     cr_assert(h.armed);
     cr_assert(lw_hyst_feed(&h, 1000, &crossed) && crossed == 1000);
-}
-
-Test(trigger, cgroup_v1_text)
-{
-    const char *self = "9:name=systemd:/\n4:memory:/process_api/abc\n0::/\n";
-    char path[256], mnt[256], root[256];
-    cr_assert(lw_cgroup_parse_self(self, false, path, sizeof path));
-    cr_assert_str_eq(path, "/process_api/abc");
-    cr_assert(lw_cgroup_parse_self(self, true, path, sizeof path));
-    cr_assert_str_eq(path, "/");
-    const char *joined = "5:cpu,memory,blkio:/x/y\n";
-    cr_assert(lw_cgroup_parse_self(joined, false, path, sizeof path));
-    cr_assert_str_eq(path, "/x/y");
-    cr_assert(!lw_cgroup_parse_self("3:memoryless:/z\n", false, path, sizeof path));
-    const char *mi =
-        "30 25 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
-        "35 25 0:31 /docker/c1 /sys/fs/cgroup/mem\\040ory rw shared:15 - cgroup cgroup rw,memory\n";
-    cr_assert(lw_cgroup_parse_mountinfo(mi, false, mnt, sizeof mnt, root, sizeof root));
-    cr_assert_str_eq(mnt, "/sys/fs/cgroup/mem ory");
-    cr_assert_str_eq(root, "/docker/c1");
-    cr_assert(lw_cgroup_parse_mountinfo(mi, true, mnt, sizeof mnt, root, sizeof root));
-    cr_assert_str_eq(mnt, "/sys/fs/cgroup/unified");
-    uint64_t lim;
-    cr_assert(lw_cgroup_parse_limit("9223372036854771712\n", &lim) && lim == 0);
-    cr_assert(lw_cgroup_parse_limit("max\n", &lim) && lim == 0);
-    cr_assert(lw_cgroup_parse_limit("134217728\n", &lim) && lim == 134217728);
-    cr_assert(!lw_cgroup_parse_limit("junk", &lim));
 }
 
 Test(trigger, cgroup_of_this_process)
