@@ -23,6 +23,11 @@ LW_PACKAGES=(
     git              # tests/integration: a real program run under the preload
     binutils         # as/ld for gcc; nm in the tests
     heaptrack        # bench/: the comparison figures
+    clang            # tests/fuzz: libFuzzer build of the snapshot reader (scripts/test)
+    libclang-rt-14-dev # tests/fuzz: libFuzzer and clang's sanitizer runtimes (only recommended by clang)
+    sqlite3          # tests/integration/test_sqlite.py: a real program under the preload
+    redis-server     # tests/integration/test_redis.py: a server under load, snapshots by signal
+    redis-tools      # tests/integration/test_redis.py: redis-benchmark and redis-cli drive it
 )
 
 # Absolute path of the repository root (the parent of scripts/).
