@@ -21,13 +21,16 @@
 #include "output.h"
 #include "reader.h"
 
-#if defined(__has_include)
-#if __has_include(<sanitizer/allocator_interface.h>) && defined(__has_feature)
+/* AddressSanitizer's allocator statistics (gcc and clang builds). */
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ALLOC_STATS 1
+#elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#include <sanitizer/allocator_interface.h>
 #define HAVE_ALLOC_STATS 1
 #endif
 #endif
+#ifdef HAVE_ALLOC_STATS
+size_t __sanitizer_get_current_allocated_bytes(void);
 #endif
 
 #define NAME "fuzz-input"
