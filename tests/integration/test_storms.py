@@ -142,6 +142,39 @@ class StormTest(Case):
         print(f"thread storm: leakwatch's own memory {sizes}")
 
 
+    def test_killed_while_writing(self):
+        """SIGKILL in the middle of a signal storm: whatever carries a final
+        name is a complete snapshot; at most a dot-temporary is left, which
+        the reporter ignores."""
+        out = os.path.join(self.tmpdir(), "snaps")
+        proc = subprocess.Popen([lwtest.PROGS["storm"], "signals", "2"],
+                                env=lwtest.preload_env(out), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        try:
+            time.sleep(0.2)
+            for i in range(60):
+                os.kill(proc.pid, DUMP_SIGNAL)
+                time.sleep(0.002 if i % 2 else 0.011)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.assertEqual(proc.returncode, -signal.SIGKILL)
+        names = os.listdir(out)
+        temps = [n for n in names if n.startswith(".")]
+        self.assertLessEqual(len(temps), 1, names)
+        files = lwtest.snapshot_files(out)
+        self.assertGreater(len(files), 0, "no snapshot before the kill")
+        for f in files:
+            rep = lwtest.report(f, extra=["--top", "1"])
+            self.assertEqual(rep["snapshot"]["trigger"], "signal")
+        # the directory report ignores the temporary and shows the last one
+        self.assertEqual(lwtest.report(out, extra=["--top", "1"])["snapshot"]["seq"],
+                         len(files) - 1)
+
 def reps_pid(out):
     """The pid in the name of the snapshots in out (all of one process)."""
     pids = {int(os.path.basename(f).split(".")[-4]) for f in lwtest.snapshot_files(out)}
