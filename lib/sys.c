@@ -16,18 +16,39 @@
 #include <time.h>
 #include <unistd.h>
 
+/* ThreadSanitizer (unit tests only: the preloaded library is never built
+ * with it) must see memory being unmapped and mapped again, or a new table
+ * placed where a freed one was looks like a race with the old accesses.
+ * It sees the libc calls, not raw system calls. */
+#if defined(__SANITIZE_THREAD__)
+#define LW_SYS_LIBC_MAPS 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LW_SYS_LIBC_MAPS 1
+#endif
+#endif
+
 void *lw_sys_map(size_t len, bool noreserve)
 {
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0);
+#ifdef LW_SYS_LIBC_MAPS
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+    return m == MAP_FAILED ? NULL : m;
+#else
     long r = syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
     return r == -1 ? NULL : (void *)r; /* syscall(): -1 and errno on failure */
+#endif
 }
 
 void lw_sys_unmap(void *p, size_t len)
 {
     if (!p)
         return;
+#ifdef LW_SYS_LIBC_MAPS
+    munmap(p, len);
+#else
     syscall(SYS_munmap, p, len);
+#endif
 }
 
 static int real_open(const char *path, int flags, mode_t mode)

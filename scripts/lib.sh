@@ -26,6 +26,11 @@ LW_PACKAGES=(
     golang-go        # tests/integration/test_inspect: a real Go runtime releasing with MADV_FREE
     zlib1g-dev       # tools/: gzip of --format pprof profiles (test_pprof.py also runs go tool pprof)
     chromium         # tests/integration/test_html.py: the HTML report in a headless browser
+    clang            # tests/fuzz: libFuzzer build of the snapshot reader (scripts/test)
+    libclang-rt-14-dev # tests/fuzz: libFuzzer and clang's sanitizer runtimes (only recommended by clang)
+    sqlite3          # tests/integration/test_sqlite.py: a real program under the preload
+    redis-server     # tests/integration/test_redis.py: a server under load, snapshots by signal
+    redis-tools      # tests/integration/test_redis.py: redis-benchmark and redis-cli drive it
 )
 
 # Absolute path of the repository root (the parent of scripts/).

@@ -733,10 +733,12 @@ void lw_reader_free(struct lw_snapshot *s)
         free(s->mem);
 }
 
-/* Open path as a regular file; on failure write the message. */
+/* Open path as a regular file; on failure write the message. O_NONBLOCK:
+ * opening a FIFO for reading would otherwise wait for a writer (it has no
+ * effect on the regular files we go on to read). */
 static int open_regular(const char *path, struct stat *st, char *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         snprintf(err, LW_READER_ERRLEN, "%s: %s", path, strerror(errno));
         return -1;

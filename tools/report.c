@@ -54,7 +54,8 @@ static const char report_usage[] =
     "Exit status:\n"
     "  0  report written\n"
     "  1  bad input: a snapshot is missing, unreadable, truncated, corrupt or of a\n"
-    "     newer format; no snapshot in DIR; or the report could not be written\n"
+    "     newer format; no snapshot in DIR; files of different processes; or the\n"
+    "     report could not be written\n"
     "  2  usage error\n";
 
 /* The function of a stack's first frame, for candidates' reasons. */

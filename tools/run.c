@@ -617,7 +617,11 @@ int lw_run_main(int argc, char **argv)
         }
     }
     if (got == (ssize_t)sizeof exec_errno) {
-        lw_cli_error("cannot run %s: %s", path, strerror(exec_errno));
+        if (exec_errno == ENOENT && access(path, F_OK) == 0) /* the file is there */
+            lw_cli_error("cannot run %s: its interpreter (the #! line, or the ELF loader) "
+                         "does not exist", path);
+        else
+            lw_cli_error("cannot run %s: %s", path, strerror(exec_errno));
         free_names(&before);
         return exec_errno == ENOENT ? 127 : 126;
     }
