@@ -104,6 +104,7 @@ class StormTest(Case):
             self.assertReconciles(lwtest.report(f))
         print(f"signal storm {extra_env or ''}: {sent} signals, {len(files)} snapshots "
               f"({nsig} by signal), churn made {churn.alloc_objects} allocations")
+        return reps
 
     def test_signal_storm(self):
         self.signal_storm({})
@@ -112,13 +113,19 @@ class StormTest(Case):
         known = known_options()
         extra = {}
         if "LEAKWATCH_INTERVAL" in known:
-            extra["LEAKWATCH_INTERVAL"] = "1"
+            extra["LEAKWATCH_INTERVAL"] = "0.25"
         if "LEAKWATCH_HEAP_THRESHOLD" in known:
-            extra["LEAKWATCH_HEAP_THRESHOLD"] = "1000000"
+            # storm_keep holds 1000 blocks of 100 bytes: the heap crosses 50 kB once
+            extra["LEAKWATCH_HEAP_THRESHOLD"] = "50000"
         if not extra:
             self.skipTest("LEAKWATCH_INTERVAL and LEAKWATCH_HEAP_THRESHOLD are not options "
                           "of this leakwatch yet")
-        self.signal_storm(extra)
+        reps = self.signal_storm(extra)
+        triggers = [r["snapshot"]["trigger"] for r in reps]
+        if "LEAKWATCH_INTERVAL" in extra:
+            self.assertGreaterEqual(triggers.count("interval"), 2, triggers)
+        if "LEAKWATCH_HEAP_THRESHOLD" in extra:
+            self.assertGreaterEqual(triggers.count("heap-threshold"), 1, triggers)
 
     def test_thread_storm(self):
         prog = lwtest.PROGS["storm"]
