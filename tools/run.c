@@ -558,6 +558,8 @@ int lw_run_main(int argc, char **argv)
         lw_cli_error("--output %s: path too long", cfg.output);
         return LW_EXIT_USAGE;
     }
+    struct stat outdir_st;
+    bool outdir_new = stat(outdir, &outdir_st) != 0; /* made by us: removed again if CMD never ran */
     if (make_dirs(outdir) != 0) {
         lw_cli_error("cannot create %s: %s", outdir, strerror(errno));
         return LW_EXIT_USAGE;
@@ -622,6 +624,8 @@ int lw_run_main(int argc, char **argv)
                          "does not exist", path);
         else
             lw_cli_error("cannot run %s: %s", path, strerror(exec_errno));
+        if (outdir_new)
+            rmdir(outdir); /* only if still empty: nothing ran, nothing to keep */
         free_names(&before);
         return exec_errno == ENOENT ? 127 : 126;
     }

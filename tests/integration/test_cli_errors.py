@@ -135,8 +135,13 @@ class CliErrorsTest(Case):
         for cmd, code, what in cases:
             with self.subTest(cmd=cmd):
                 self.one_error(["run", "--output", out, "--", *cmd], code, cmd[0], what)
-        if os.path.exists(out):  # made before the exec failed: nothing in it
-            self.assertEqual(os.listdir(out), [])
+        # made for a program that never ran: removed again
+        self.assertFalse(os.path.exists(out), os.listdir(out) if os.path.exists(out) else "")
+        # a directory the user made is left alone, even when empty
+        mine = os.path.join(self.d, "mine")
+        os.mkdir(mine)
+        self.one_error(["run", "--output", mine, "--", badinterp], 127, badinterp, "interpreter")
+        self.assertTrue(os.path.isdir(mine))
 
     def test_run_refuses_bad_output_and_options(self):
         afile = self.path("afile", b"x")
