@@ -120,6 +120,35 @@ void lw_config_signal_name(int signo, char *buf, size_t len)
     lw_strbuf_putu(&b, (unsigned long)signo);
 }
 
+bool lw_config_parse_size(const char *s, unsigned long long max, unsigned long long *out)
+{
+    unsigned long long v = 0;
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        v = v * 10 + (unsigned long long)(*s - '0');
+        if (v > max)
+            return false;
+    }
+    int shift = 0;
+    switch (*s) {
+    case 'k': case 'K': shift = 10; s++; break;
+    case 'm': case 'M': shift = 20; s++; break;
+    case 'g': case 'G': shift = 30; s++; break;
+    case 't': case 'T': shift = 40; s++; break;
+    case '\0': break;
+    default: return false;
+    }
+    if (shift && (s[0] == 'i' || s[0] == 'I') && (s[1] == 'B' || s[1] == 'b'))
+        s += 2;
+    else if (shift && (s[0] == 'B' || s[0] == 'b'))
+        s++;
+    if (*s || (shift && v > (max >> shift)))
+        return false;
+    *out = v << shift;
+    return true;
+}
+
 static bool parse_bool(const char *s, bool *out)
 {
     if (!strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "on")) {
@@ -233,6 +262,38 @@ int lw_config_load(struct lw_config *c, lw_config_get_fn get, void *get_arg, cha
             problems++;
         } else {
             c->root_pid = (int)n;
+        }
+    }
+    if ((v = get("LEAKWATCH_SAMPLE", get_arg)) && *v) {
+        if (!lw_config_parse_size(v, LW_SAMPLE_MAX, &c->sample)) {
+            report(err, err_arg, "SAMPLE", v,
+                   "must be a byte count like 524288 or 512K (0: every allocation), at most 1T; "
+                   "using 0");
+            c->sample = 0;
+            problems++;
+        }
+    }
+    if ((v = get("LEAKWATCH_SAMPLE_SEED", get_arg)) && *v) {
+        unsigned long long seed = 0;
+        for (const char *q = v; *q; q++) {
+            if (*q < '0' || *q > '9' || seed > (~0ULL - 9) / 10) {
+                seed = 0;
+                report(err, err_arg, "SAMPLE_SEED", v, "must be a whole number; using 0");
+                problems++;
+                break;
+            }
+            seed = seed * 10 + (unsigned long long)(*q - '0');
+        }
+        c->sample_seed = seed;
+    }
+    if ((v = get("LEAKWATCH_UNWIND", get_arg)) && *v) {
+        if (!strcmp(v, "libunwind")) {
+            c->unwind = LW_UNWIND_LIBUNWIND;
+        } else if (!strcmp(v, "fp")) {
+            c->unwind = LW_UNWIND_FP;
+        } else {
+            report(err, err_arg, "UNWIND", v, "must be libunwind or fp; using libunwind");
+            problems++;
         }
     }
 

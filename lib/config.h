@@ -24,7 +24,12 @@
     X(FOLLOW_EXEC, BOOL, "1", "1: programs exec'd by the target are traced too; 0: not") \
     X(FOLLOW_FORK, BOOL, "1", "1: fork children write their own snapshots; 0: they stop (a child that execs is FOLLOW_EXEC's)") \
     X(CMDLINE, BOOL, "1", "1: snapshots record the command line; 0: left out")         \
-    X(ROOT_PID, PID, "", "set by `leakwatch run`: pid of the process it started")
+    X(ROOT_PID, PID, "", "set by `leakwatch run`: pid of the process it started")       \
+    X(SAMPLE, SIZE, "0",                                                                 \
+      "0: record every allocation; N (K/M/G suffix): sample one per N bytes on average (512K for production)") \
+    X(SAMPLE_SEED, INT, "0", "seed of the sampling random numbers (tests); 0: a different one per run") \
+    X(UNWIND, WORD, "libunwind",                                                         \
+      "libunwind (any code), or fp: walk frame pointers (faster; only for code built with them)")
 
 #define LW_SIG_OFF 0
 
@@ -37,7 +42,17 @@ struct lw_config {
     bool follow_fork;
     bool cmdline;
     int root_pid; /* 0: unknown */
+    unsigned long long sample;      /* mean bytes between samples; 0: full tracking */
+    unsigned long long sample_seed; /* 0: seeded from the clock */
+    int unwind;                     /* LW_UNWIND_* */
 };
+
+enum { LW_UNWIND_LIBUNWIND = 0, LW_UNWIND_FP = 1 };
+#define LW_SAMPLE_MAX (1ULL << 40) /* 1 TiB: larger intervals are refused */
+
+/* Parse a byte count: digits with an optional K, M, G or T suffix (powers
+ * of 1024; "KiB"/"KB" also accepted). false if not a number or > max. */
+bool lw_config_parse_size(const char *s, unsigned long long max, unsigned long long *out);
 
 /* getenv-like lookup, so tests and `leakwatch run` can feed their own. */
 typedef const char *(*lw_config_get_fn)(const char *name, void *arg);

@@ -227,25 +227,65 @@ static LW_COLD void learn_stack(void)
     lw_tls.internal = was;
 }
 
-/* Unwinding takes ~6 KiB of stack (libunwind's context, cursor, DWARF
- * state, and our buffer). A thread with a tiny stack, or a signal handler
- * on a small alternate stack, would overflow it: there we record no stack. */
-static inline bool enough_stack(void)
+/* The bounds of the stack sp runs on: the alternate signal stack, or the
+ * thread's own. false if neither (a coroutine's stack, or bounds not
+ * learnt yet). */
+static inline bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
 {
-    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
     /* The alternate stack first: it is the narrower range, and it may lie
      * inside the thread's own stack (a local buffer given to sigaltstack). */
-    if (sp > lw_tls.alt_lo && sp <= lw_tls.alt_hi)
-        return sp - lw_tls.alt_lo >= LW_STACK_HEADROOM;
+    if (sp > lw_tls.alt_lo && sp <= lw_tls.alt_hi) {
+        *lo = lw_tls.alt_lo;
+        *hi = lw_tls.alt_hi;
+        return true;
+    }
     /* pthread_getattr_np allocates and reads /proc: never from inside the
      * allocator (a mapping it makes while holding its own locks), nor on an
      * alternate stack (handled above), nor during start-up. */
     if (LW_UNLIKELY(!lw_tls.stack_lo) && !lw_tls.in_alloc &&
         atomic_load_explicit(&lw_state.init, memory_order_relaxed) == LW_READY)
         learn_stack();
-    if (sp > lw_tls.stack_lo && sp <= lw_tls.stack_hi)
-        return sp - lw_tls.stack_lo >= LW_STACK_HEADROOM;
-    return true; /* another stack (a coroutine's): assume it is large enough */
+    if (sp > lw_tls.stack_lo && sp <= lw_tls.stack_hi) {
+        *lo = lw_tls.stack_lo;
+        *hi = lw_tls.stack_hi;
+        return true;
+    }
+    return false;
+}
+
+/* Unwinding takes ~6 KiB of stack (libunwind's context, cursor, DWARF
+ * state, and our buffer). A thread with a tiny stack, or a signal handler
+ * on a small alternate stack, would overflow it: there we record no stack. */
+static inline bool enough_stack(uintptr_t sp, bool known, uintptr_t lo)
+{
+    return !known || sp - lo >= LW_STACK_HEADROOM;
+    /* unknown: another stack (a coroutine's): assume it is large enough */
+}
+
+/* LEAKWATCH_UNWIND=fp: follow the frame-pointer chain ([fp] the caller's
+ * frame pointer, [fp + 8] the return address). Bounded so a bad frame
+ * pointer never faults: every frame read lies in [fp0, hi), the live part
+ * of the stack we run on (mapped: it holds our own callers' frames), and
+ * frames must climb strictly. Code built without frame pointers gives
+ * wrong or short stacks here, silently: hence an explicit option only.
+ * buf[0] is a placeholder, as unw_backtrace's frame of this function. */
+static inline int fp_walk(void **buf, int want, uintptr_t fp, uintptr_t hi)
+{
+    int n = 0;
+    buf[n++] = NULL;
+    while (n < want) {
+        if ((fp & 7) || hi < 16 || fp > hi - 16)
+            break;
+        const uintptr_t *f = (const uintptr_t *)fp;
+        uintptr_t next = f[0], ret = f[1];
+        if (ret < 4096)
+            break;
+        buf[n++] = (void *)ret;
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+    return n;
 }
 
 LW_NOINLINE int lw_stack_capture(uintptr_t *out, int cap, int max, int skip, bool *truncated)
@@ -256,12 +296,19 @@ LW_NOINLINE int lw_stack_capture(uintptr_t *out, int cap, int max, int skip, boo
     if (want > cap)
         want = cap;
     *truncated = false;
-    if (LW_UNLIKELY(!enough_stack() || !capture_enter())) {
-        atomic_fetch_add_explicit(&unwind_failures, 1, memory_order_relaxed);
-        return 0;
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0), lo = 0, hi = 0;
+    bool known = stack_bounds(sp, &lo, &hi);
+    int n;
+    if (lw_state.cfg.unwind == LW_UNWIND_FP && known) {
+        n = fp_walk(buf, want, sp, hi); /* reads memory only: no gate, no headroom */
+    } else {
+        if (LW_UNLIKELY(!enough_stack(sp, known, lo) || !capture_enter())) {
+            atomic_fetch_add_explicit(&unwind_failures, 1, memory_order_relaxed);
+            return 0;
+        }
+        n = unw_backtrace(buf, want);
+        capture_leave();
     }
-    int n = unw_backtrace(buf, want);
-    capture_leave();
     int i = skip;
     while (i < n && (uintptr_t)buf[i] >= own_lo && (uintptr_t)buf[i] < own_hi)
         i++;

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "region.h"
+#include "sample.h"
 #include "snapshot.h"
 #include "stack.h"
 #include "sys.h"
@@ -65,7 +66,7 @@ bool lw_core_init(char **envp)
     }
     lw_state.pid = getpid();
     lw_state.start_time_ns = lw_sys_realtime_ns();
-    if (!lw_table_init() || !lw_stack_init() || !lw_snapshot_init()) {
+    if (!lw_table_init() || !lw_stack_init() || !lw_snapshot_init() || !lw_sample_init()) {
         lw_log_warn(LW_WARN_TABLE, "cannot map memory for its tables; tracking is off");
         return false;
     }

@@ -47,6 +47,12 @@ static const char run_usage[] =
     "  --no-follow-exec   do not trace programs that CMD execs\n"
     "  --no-follow-fork   fork children of CMD write no snapshots\n"
     "  --no-cmdline       leave the command line out of snapshots\n"
+    "  --sample BYTES     record one allocation per BYTES on average (K/M/G\n"
+    "                     suffix; 512K suits production); heap totals stay\n"
+    "                     exact, per-stack figures become estimates (default 0:\n"
+    "                     record every allocation)\n"
+    "  --unwind MODE      libunwind (default, any code) or fp: walk frame\n"
+    "                     pointers, faster, right only for code built with them\n"
     "  --help-env         list the LEAKWATCH_* variables as a Markdown table\n"
     "  -h, --help         show this help\n"
     "\n"
@@ -65,6 +71,7 @@ static const char run_usage[] =
 /* Values given on the command line; NULL: not given. */
 struct run_flags {
     const char *output, *signal, *depth, *follow_exec, *follow_fork, *cmdline;
+    const char *sample, *unwind;
     const char *output_default; /* ./leakwatch-CMD-PID, used when OUTPUT is unset */
 };
 
@@ -82,6 +89,10 @@ static const char **flag_slot(struct run_flags *f, const char *name)
         return &f->follow_fork;
     if (!strcmp(name, "LEAKWATCH_CMDLINE"))
         return &f->cmdline;
+    if (!strcmp(name, "LEAKWATCH_SAMPLE"))
+        return &f->sample;
+    if (!strcmp(name, "LEAKWATCH_UNWIND"))
+        return &f->unwind;
     return NULL;
 }
 
@@ -90,6 +101,7 @@ static const char *flag_name(const char *var)
     static const char *const map[][2] = {
         {"LEAKWATCH_OUTPUT", "--output"}, {"LEAKWATCH_SIGNAL", "--signal"},
         {"LEAKWATCH_DEPTH", "--depth"},
+        {"LEAKWATCH_SAMPLE", "--sample"},   {"LEAKWATCH_UNWIND", "--unwind"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strncmp(var, map[i][0], strlen(map[i][0])) && var[strlen(map[i][0])] == '=')
@@ -370,6 +382,10 @@ static void exec_child(const char *lib, const char *out_dir, struct run_flags *f
         setenv("LEAKWATCH_FOLLOW_FORK", fl->follow_fork, 1);
     if (fl->cmdline)
         setenv("LEAKWATCH_CMDLINE", fl->cmdline, 1);
+    if (fl->sample)
+        setenv("LEAKWATCH_SAMPLE", fl->sample, 1);
+    if (fl->unwind)
+        setenv("LEAKWATCH_UNWIND", fl->unwind, 1);
     snprintf(buf, sizeof buf, "%ld", (long)getpid());
     setenv("LEAKWATCH_ROOT_PID", buf, 1);
     sigprocmask(SIG_SETMASK, oldmask, NULL);
@@ -394,7 +410,8 @@ static void exec_child(const char *lib, const char *out_dir, struct run_flags *f
 
 int lw_run_main(int argc, char **argv)
 {
-    enum { OPT_OUTPUT = 256, OPT_SIGNAL, OPT_DEPTH, OPT_NOEXEC, OPT_NOFORK, OPT_NOCMD, OPT_HELPENV };
+    enum { OPT_OUTPUT = 256, OPT_SIGNAL, OPT_DEPTH, OPT_NOEXEC, OPT_NOFORK, OPT_NOCMD, OPT_HELPENV,
+           OPT_SAMPLE, OPT_UNWIND };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, OPT_OUTPUT},
         {"signal", required_argument, NULL, OPT_SIGNAL},
@@ -403,6 +420,8 @@ int lw_run_main(int argc, char **argv)
         {"no-follow-fork", no_argument, NULL, OPT_NOFORK},
         {"no-cmdline", no_argument, NULL, OPT_NOCMD},
         {"help-env", no_argument, NULL, OPT_HELPENV},
+        {"sample", required_argument, NULL, OPT_SAMPLE},
+        {"unwind", required_argument, NULL, OPT_UNWIND},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -419,6 +438,8 @@ int lw_run_main(int argc, char **argv)
         case OPT_NOFORK: fl.follow_fork = "0"; break;
         case OPT_NOCMD: fl.cmdline = "0"; break;
         case OPT_HELPENV: print_help_env(); return LW_EXIT_OK;
+        case OPT_SAMPLE: fl.sample = optarg; break;
+        case OPT_UNWIND: fl.unwind = optarg; break;
         case 'h': fputs(run_usage, stdout); return LW_EXIT_OK;
         case ':':
             lw_cli_error("run: %s needs a value (see leakwatch run --help)", argv[optind - 1]);
