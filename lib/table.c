@@ -66,9 +66,11 @@ struct shard {
     _Atomic uint32_t gate;
     _Atomic(struct slots *) tab;
     _Atomic int64_t used; /* live + tombstones: slots no longer EMPTY */
-    char pad[64 - 4 - 8 - 8 - 4];
+    _Atomic uint64_t mask; /* tab->cap - 1, for lw_table_prefetch (which must not read tab) */
+    char pad[64 - 4 - 8 - 8 - 8 - 4];
 } __attribute__((aligned(64)));
 
+_Static_assert(sizeof(struct shard) == 64, "one cache line per shard");
 static struct shard shards[NSHARDS];
 static _Atomic uint64_t n_rehash, n_purge, n_failed, max_pause;
 
@@ -104,6 +106,7 @@ bool lw_table_init(void)
         if (!t)
             return false;
         atomic_store(&shards[i].tab, t);
+        atomic_store(&shards[i].mask, t->cap - 1);
     }
     return true;
 }
@@ -267,6 +270,7 @@ static LW_COLD void maybe_rehash(struct shard *sh)
         if (nt) {
             rehash_into(old, nt);
             atomic_store_explicit(&sh->tab, nt, memory_order_release);
+            atomic_store_explicit(&sh->mask, nt->cap - 1, memory_order_relaxed);
             atomic_store_explicit(&sh->used, live, memory_order_relaxed);
             lw_sys_unmap(old, old->map_len);
             atomic_fetch_add_explicit(&n_rehash, 1, memory_order_relaxed);
@@ -352,6 +356,19 @@ retry:;
     if (LW_UNLIKELY(grow))
         maybe_rehash(sh);
     return res;
+}
+
+void lw_table_prefetch(uintptr_t addr)
+{
+    uint64_t h = hash_addr(addr);
+    /* No gate: a rehash may replace the array meanwhile, so we read
+     * neither it nor its header (it may be unmapped by now), only the
+     * pointer and the mask, maybe of two generations. A prefetch of a
+     * wrong or unmapped address is harmless: prefetching never faults. */
+    struct shard *sh = shard_of(h);
+    struct slots *t = atomic_load_explicit(&sh->tab, memory_order_relaxed);
+    uint64_t mask = atomic_load_explicit(&sh->mask, memory_order_relaxed);
+    __builtin_prefetch((const char *)t + sizeof *t + (h & mask) * sizeof(struct slot), 1, 3);
 }
 
 /* Find addr's slot in t (entered); -1 if absent. *key gets its key. */

@@ -88,7 +88,11 @@ void lw_track_alloc(void *p, size_t n, int skip)
     int saved = errno;
     uint8_t g = lw_tls.guard;
     lw_tls.guard = 1;
+    /* The slot's cache miss overlaps the unwinding; the counters' the
+     * insert. */
+    lw_table_prefetch((uintptr_t)p);
     uint32_t id = lw_stack_here(LW_KIND_HEAP, lw_state.cfg.depth, skip);
+    __builtin_prefetch(lw_stack_counters(id), 1, 3);
     struct lw_block b = {.size = n, .stack = id, .epoch = atomic_load_explicit(&lw_state.epoch, memory_order_relaxed)};
     struct lw_block stale;
     enum lw_table_result r = id ? lw_table_insert((uintptr_t)p, &b, &stale) : LW_TABLE_DROPPED;
@@ -151,6 +155,9 @@ void lw_track_free(void *p)
             lw_trigger_serve();
         return;
     }
+    /* The real free reads the block's header next: start that miss now,
+     * to overlap the table's. */
+    __builtin_prefetch((const char *)p - 16, 1, 3);
     int saved = errno;
     struct lw_block b;
     uint8_t g = lw_tls.guard;
