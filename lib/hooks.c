@@ -263,7 +263,7 @@ LW_EXPORT void *malloc(size_t n)
     void *p = real.malloc(n);
     lw_tls.in_alloc = 0;
     if (LW_LIKELY(p != NULL))
-        lw_track_alloc(p, n, 0);
+        return lw_track_alloc(p, n, 0); /* a tail call: one frame less to unwind */
     return p;
 }
 
@@ -302,7 +302,7 @@ LW_EXPORT void *calloc(size_t n, size_t sz)
     void *p = real.calloc(n, sz);
     lw_tls.in_alloc = 0;
     if (LW_LIKELY(p != NULL))
-        lw_track_alloc(p, n * sz, 0);
+        return lw_track_alloc(p, n * sz, 0);
     return p;
 }
 
@@ -325,7 +325,7 @@ static void *realloc_common(void *p, size_t n, void *(*call)(void *, size_t, siz
     if (had)
         lw_track_count_free(p, &old); /* realloc(p, 0) may free and return NULL */
     if (q)
-        lw_track_alloc(q, n, 0);
+        return lw_track_alloc(q, n, 0);
     return q;
 }
 
@@ -368,7 +368,7 @@ LW_EXPORT void *realloc(void *p, size_t n)
         void *q = real.realloc(NULL, n);
         lw_tls.in_alloc = 0;
         if (q)
-            lw_track_alloc(q, n, 0);
+            return lw_track_alloc(q, n, 0);
         return q;
     }
     return realloc_common(p, n, call_realloc, n, 0);
@@ -390,7 +390,7 @@ LW_EXPORT void *reallocarray(void *p, size_t n, size_t sz)
         void *q = real.reallocarray(NULL, n, sz);
         lw_tls.in_alloc = 0;
         if (q)
-            lw_track_alloc(q, total, 0);
+            return lw_track_alloc(q, total, 0);
         return q;
     }
     return realloc_common(p, total, call_reallocarray, n, sz);
@@ -429,7 +429,7 @@ LW_EXPORT int posix_memalign(void **out, size_t align, size_t n)
         void *p = real.name args;                                                           \
         lw_tls.in_alloc = 0;                                                                \
         if (LW_LIKELY(p != NULL))                                                           \
-            lw_track_alloc(p, n, 0);                                                        \
+            return lw_track_alloc(p, n, 0);                                                 \
         return p;                                                                           \
     }
 

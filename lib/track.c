@@ -77,13 +77,13 @@ static void track_alloc_sampled(void *p, int skip)
     }
 }
 
-void lw_track_alloc(void *p, size_t n, int skip)
+void *lw_track_alloc(void *p, size_t n, int skip)
 {
     if (lw_state.cfg.sample) {
         track_alloc_sampled(p, skip);
         if (LW_UNLIKELY(atomic_load_explicit(&lw_trigger_pending, memory_order_relaxed)) && !lw_tls.guard)
             lw_trigger_serve();
-        return;
+        return p;
     }
     int saved = errno;
     uint8_t g = lw_tls.guard;
@@ -112,6 +112,7 @@ void lw_track_alloc(void *p, size_t n, int skip)
         lw_trigger_serve();
     lw_tls.guard = g;
     errno = saved;
+    return p;
 }
 
 /* Sampling mode: take p out of the counts; *b gets its table entry if it

@@ -13,8 +13,9 @@
 #include "table.h"
 
 /* A block of n bytes now lives at p, allocated from the caller's stack.
- * skip: frames to cut in addition to leakwatch's own (tests). */
-void lw_track_alloc(void *p, size_t n, int skip);
+ * skip: frames to cut in addition to leakwatch's own (tests). Returns p,
+ * so a hook can end in a tail call (its frame then needs no unwinding). */
+void *lw_track_alloc(void *p, size_t n, int skip);
 
 /* p is about to be freed; call before the real free. */
 void lw_track_free(void *p);
