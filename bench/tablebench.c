@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "state.h"
 #include "table.h"
 
 static uint64_t now_ns(void)
@@ -65,6 +66,7 @@ static void fill(uint64_t n)
     struct lw_table_stats st;
     lw_table_stats(&st);
     printf("table.live %" PRIu64 "\n", st.live);
+    printf("table.fast_gates %d\n", st.fast_gates);
     printf("table.insert_ns %.1f\n", (double)(t1 - t0) / (double)n);
     printf("table.insert_first_tenth_ns %.1f\n", first);
     printf("table.insert_last_tenth_ns %.1f\n", last);
@@ -179,6 +181,7 @@ static double run_threads(int nthreads, uint64_t live, uint64_t ops)
 
 int main(int argc, char **argv)
 {
+    lw_core_membarrier_ok = true; /* as in a program without a seccomp filter */
     if (!lw_table_init()) {
         fprintf(stderr, "tablebench: cannot map the table\n");
         return 1;

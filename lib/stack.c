@@ -207,7 +207,7 @@ static bool membarrier_register(void)
 
 static void fast_gate_init(void)
 {
-    if (fast_slots || !membarrier_register())
+    if (fast_slots || !lw_core_membarrier_ok || !membarrier_register())
         return;
     fast_slots = lw_sys_map(FAST_SLOTS * sizeof *fast_slots, true);
     atomic_store(&fast_on, fast_slots != NULL);

@@ -43,6 +43,7 @@
 
 #include "log.h"
 #include "lw.h"
+#include "state.h"
 #include "sys.h"
 
 #define NSHARDS 64
@@ -164,7 +165,7 @@ static bool membarrier_register(void)
 
 static void fast_init(void)
 {
-    if (!fast_slots && membarrier_register()) {
+    if (!fast_slots && lw_core_membarrier_ok && membarrier_register()) {
         fast_slots = lw_sys_map(FAST_SLOTS * sizeof *fast_slots, true);
         atomic_store(&fast_on, fast_slots != NULL);
     }
@@ -562,6 +563,7 @@ void lw_table_stats(struct lw_table_stats *st)
     st->purges = atomic_load(&n_purge);
     st->failed_grows = atomic_load(&n_failed);
     st->max_pause_ns = atomic_load(&max_pause);
+    st->fast_gates = atomic_load(&fast_on);
 }
 
 void lw_table_fork_child(void)

@@ -54,6 +54,7 @@ struct lw_table_stats {
     uint64_t purges;         /* tombstones dropped in place */
     uint64_t max_pause_ns;   /* longest time one shard was paused by a rehash */
     uint64_t failed_grows;
+    bool fast_gates;         /* threads enter shards by flag + membarrier (else counted) */
 };
 void lw_table_stats(struct lw_table_stats *st);
 
