@@ -62,8 +62,10 @@ static void sampled_gone(uintptr_t p, const struct lw_block *b)
 }
 
 /* Sampling mode, every block: exact totals by usable size, and for the
- * few that are sampled a stack and a table entry. */
-static void track_alloc_sampled(void *p, int skip)
+ * few that are sampled a stack and a table entry. Inlined, so that
+ * sampled_alloc's skip + 1 counts the only frame between it and
+ * lw_track_alloc's caller chain. */
+static inline __attribute__((always_inline)) void track_alloc_sampled(void *p, int skip)
 {
     uint64_t s = lw_sample_size(p);
     lw_sample_count_alloc(s);
