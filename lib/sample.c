@@ -93,6 +93,12 @@ void lw_sample_totals(struct lw_sample_totals *out)
         out->alloc_objects = out->free_objects;
 }
 
+void lw_sample_fork_child(void)
+{
+    lw_sample_tls.rng = 0;
+    lw_sample_tls.left = 0;
+}
+
 uint64_t lw_sample_memory_bytes(void)
 {
     if (!slots)

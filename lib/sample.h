@@ -142,6 +142,10 @@ struct lw_sample_totals {
 };
 void lw_sample_totals(struct lw_sample_totals *out);
 
+/* In a fork child: draw a fresh random stream (the parent goes on with
+ * the one both inherited; sharing it would correlate their samples). */
+void lw_sample_fork_child(void);
+
 /* Bytes of leakwatch memory sampling uses (touched pages). */
 uint64_t lw_sample_memory_bytes(void);
 

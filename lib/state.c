@@ -99,6 +99,7 @@ void lw_core_fork_child(void)
     lw_region_fork_child();
     lw_stack_fork_child();
     lw_snapshot_fork_child();
+    lw_sample_fork_child();
     lw_log_reset();
     lw_state.pid = getpid();
     lw_state.start_time_ns = lw_sys_realtime_ns();

@@ -332,3 +332,17 @@ Test(sample, full_mode_is_the_default, .init = NULL)
     cr_assert_eq(b.size, 100, "full mode: requested sizes");
     drop(p);
 }
+
+Test(sample, fork_child_draws_a_fresh_stream)
+{
+    for (int i = 0; i < 1000; i++)
+        lw_sample_decide(5000, T);
+    uint64_t parent = lw_sample_tls.rng;
+    cr_assert_neq(parent, 0, "seeded");
+    lw_sample_fork_child();
+    cr_assert_eq(lw_sample_tls.rng, 0);
+    for (int i = 0; i < 1000; i++)
+        lw_sample_decide(5000, T);
+    cr_assert_neq(lw_sample_tls.rng, 0, "reseeded on the next decision");
+    cr_assert_neq(lw_sample_tls.rng, parent);
+}
