@@ -85,7 +85,9 @@ struct lw_rec_process {
     uint32_t exe_len;
     uint32_t cmdline_len;
     uint32_t reserved0;
-    uint64_t sample_interval; /* 0: every allocation recorded */
+    uint64_t sample_interval; /* 0: every allocation recorded; T: sampling mode, heap
+                               * stacks hold estimates, heap sizes are usable sizes
+                               * (docs/FORMAT.md "Sampling mode") */
     uint64_t reserved[2];
 };
 

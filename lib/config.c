@@ -334,6 +334,41 @@ int lw_config_load(struct lw_config *c, lw_config_get_fn get, void *get_arg, cha
             c->root_pid = (int)n;
         }
     }
+    if ((v = get("LEAKWATCH_SAMPLE", get_arg)) && *v) {
+        uint64_t b = 0;
+        if (!lw_config_parse_size(v, &b) || b > LW_SAMPLE_MAX) {
+            report(err, err_arg, "SAMPLE", v,
+                   "must be a byte count like 524288 or 512K (0: every allocation), at most 1T; "
+                   "using 0");
+            c->sample = 0;
+            problems++;
+        } else {
+            c->sample = b;
+        }
+    }
+    if ((v = get("LEAKWATCH_SAMPLE_SEED", get_arg)) && *v) {
+        unsigned long long seed = 0;
+        for (const char *q = v; *q; q++) {
+            if (*q < '0' || *q > '9' || seed > (~0ULL - 9) / 10) {
+                seed = 0;
+                report(err, err_arg, "SAMPLE_SEED", v, "must be a whole number; using 0");
+                problems++;
+                break;
+            }
+            seed = seed * 10 + (unsigned long long)(*q - '0');
+        }
+        c->sample_seed = seed;
+    }
+    if ((v = get("LEAKWATCH_UNWIND", get_arg)) && *v) {
+        if (!strcmp(v, "libunwind")) {
+            c->unwind = LW_UNWIND_LIBUNWIND;
+        } else if (!strcmp(v, "fp")) {
+            c->unwind = LW_UNWIND_FP;
+        } else {
+            report(err, err_arg, "UNWIND", v, "must be libunwind or fp; using libunwind");
+            problems++;
+        }
+    }
 
     if ((v = get("LEAKWATCH_MADV_FREE", get_arg)) && *v) {
         if (!strcmp(v, "dontneed")) {

@@ -32,7 +32,12 @@
     X(THRESHOLD, SIZE_PCT, "", "snapshot when the memory cgroup's usage (or, without a limit, RSS) reaches this: bytes (1536M, 1.5G) or a share of the cgroup limit (80%)") \
     X(HEAP_THRESHOLD, SIZE, "", "snapshot when heap in use reaches this many bytes (512M); the allocating thread waits for it") \
     X(THRESHOLD_STEP, SIZE_PCT, "10%", "after a threshold snapshot: another at each new high above it by this much (bytes, or % of the threshold); re-armed below threshold minus a step") \
-    X(KEEP, INT, "0", "keep at most N snapshots per process, deleting its oldest; 0: keep all")
+    X(KEEP, INT, "0", "keep at most N snapshots per process, deleting its oldest; 0: keep all") \
+    X(SAMPLE, SIZE, "0",                                                                 \
+      "0: record every allocation; N (K/M/G suffix): sample one per N bytes on average (512K for production)") \
+    X(SAMPLE_SEED, INT, "0", "seed of the sampling random numbers (tests); 0: a different one per run") \
+    X(UNWIND, WORD, "libunwind",                                                         \
+      "libunwind (any code), or fp: walk frame pointers (faster; only for code built with them)")
 
 #define LW_SIG_OFF 0
 
@@ -53,7 +58,14 @@ struct lw_config {
     uint64_t step_bytes;       /* THRESHOLD_STEP in bytes; 0: a percentage */
     uint32_t step_pct;         /* THRESHOLD_STEP in 1/100 % of the threshold */
     uint32_t keep;             /* 0: keep every snapshot */
+    uint64_t sample;                /* mean bytes between samples; 0: full tracking */
+    unsigned long long sample_seed; /* 0: seeded from the clock */
+    int unwind;                     /* LW_UNWIND_* */
 };
+
+enum { LW_UNWIND_LIBUNWIND = 0, LW_UNWIND_FP = 1 };
+#define LW_SAMPLE_MAX (1ULL << 40) /* 1 TiB: larger intervals are refused */
+
 
 /* Parse a byte size: digits with an optional fraction and a K/M/G/T suffix
  * (powers of 1024; "KiB", "MB" and "b" spellings accepted), e.g. "1536M",

@@ -30,6 +30,7 @@
 #include "../include/lw_format.h"
 #include "lw.h"
 #include "lw_config.h"
+#include "sample.h"
 #include "stack.h"
 #include "state.h"
 #include "threads.h"
@@ -110,6 +111,17 @@ static void own_text_range(void)
         lw_stack_set_own_range(lo, hi);
 }
 
+/* Is fn glibc's own (libc.so.6), not another allocator's? */
+static bool from_glibc(void *fn)
+{
+    Dl_info di;
+    if (!fn || !dladdr(fn, &di) || !di.dli_fname)
+        return false;
+    const char *base = strrchr(di.dli_fname, '/');
+    base = base ? base + 1 : di.dli_fname;
+    return !strcmp(base, "libc.so.6");
+}
+
 static LW_COLD void die(const char *msg)
 {
     ssize_t r = write(2, msg, strlen(msg));
@@ -136,6 +148,12 @@ static LW_COLD void ensure_init(void)
     own_text_range();
     lw_trigger_register_fork();
     bool ok = lw_core_init(environ);
+    if (real.malloc_usable_size) {
+        lw_sample_usable = real.malloc_usable_size;
+        lw_sample_glibc = from_glibc((void *)real.malloc) && from_glibc((void *)real.malloc_usable_size);
+    } else {
+        lw_state.cfg.sample = 0; /* exact totals need it: record everything */
+    }
     if (ok) {
         /* libunwind's global register-state cache takes a mutex (and masks
          * signals twice) on every slow-path step; a fork child inherits it
@@ -246,7 +264,7 @@ LW_EXPORT void *malloc(size_t n)
     void *p = real.malloc(n);
     lw_tls.in_alloc = 0;
     if (LW_LIKELY(p != NULL))
-        lw_track_alloc(p, n, 0);
+        return lw_track_alloc(p, n, 0); /* a tail call: one frame less to unwind */
     return p;
 }
 
@@ -285,7 +303,7 @@ LW_EXPORT void *calloc(size_t n, size_t sz)
     void *p = real.calloc(n, sz);
     lw_tls.in_alloc = 0;
     if (LW_LIKELY(p != NULL))
-        lw_track_alloc(p, n * sz, 0);
+        return lw_track_alloc(p, n * sz, 0);
     return p;
 }
 
@@ -306,9 +324,9 @@ static void *realloc_common(void *p, size_t n, void *(*call)(void *, size_t, siz
         return NULL;
     }
     if (had)
-        lw_track_count_free(&old); /* realloc(p, 0) may free and return NULL */
+        lw_track_count_free(p, &old); /* realloc(p, 0) may free and return NULL */
     if (q)
-        lw_track_alloc(q, n, 0);
+        return lw_track_alloc(q, n, 0);
     return q;
 }
 
@@ -351,7 +369,7 @@ LW_EXPORT void *realloc(void *p, size_t n)
         void *q = real.realloc(NULL, n);
         lw_tls.in_alloc = 0;
         if (q)
-            lw_track_alloc(q, n, 0);
+            return lw_track_alloc(q, n, 0);
         return q;
     }
     return realloc_common(p, n, call_realloc, n, 0);
@@ -373,7 +391,7 @@ LW_EXPORT void *reallocarray(void *p, size_t n, size_t sz)
         void *q = real.reallocarray(NULL, n, sz);
         lw_tls.in_alloc = 0;
         if (q)
-            lw_track_alloc(q, total, 0);
+            return lw_track_alloc(q, total, 0);
         return q;
     }
     return realloc_common(p, total, call_reallocarray, n, sz);
@@ -412,7 +430,7 @@ LW_EXPORT int posix_memalign(void **out, size_t align, size_t n)
         void *p = real.name args;                                                           \
         lw_tls.in_alloc = 0;                                                                \
         if (LW_LIKELY(p != NULL))                                                           \
-            lw_track_alloc(p, n, 0);                                                        \
+            return lw_track_alloc(p, n, 0);                                                 \
         return p;                                                                           \
     }
 

@@ -8,7 +8,8 @@
  * first (acquire), then the alloc counters. A block's alloc is counted
  * before the program can free it, so every free seen has its alloc seen,
  * and in-use = alloc - free never goes negative. Totals are the sums of
- * what was written, so stacks and totals agree to the byte in every file.
+ * what was written, so stacks and totals agree to the byte in every file;
+ * in sampling mode heap totals are the exact counts of sample.c instead.
  */
 #include "snapshot.h"
 
@@ -29,6 +30,7 @@
 #include "lw.h"
 #include "modules.h"
 #include "region.h"
+#include "sample.h"
 #include "stack.h"
 #include "state.h"
 #include "strbuf.h"
@@ -195,6 +197,7 @@ static void write_process(struct lw_out *o, uint32_t trigger, uint32_t the_seq)
         .page_size = (uint32_t)sysconf(_SC_PAGESIZE),
         .exe_len = (uint32_t)exe_len,
         .cmdline_len = (uint32_t)cl,
+        .sample_interval = lw_state.cfg.sample,
     };
     lw_out_begin(o, LW_REC_PROCESS, (uint32_t)(sizeof p + (size_t)exe_len + (size_t)cl));
     lw_out_bytes(o, &p, sizeof p);
@@ -232,6 +235,16 @@ static void write_stacks(struct lw_out *o, struct lw_rec_totals *t)
         lw_out_bytes(o, &r, sizeof r);
         lw_out_bytes(o, si.frames, si.nframes * sizeof(uint64_t));
         lw_out_end(o);
+    }
+    if (lw_state.cfg.sample) {
+        /* Sampling: stacks carry estimates; the totals are the exact
+         * per-thread counts of every block (usable sizes), see sample.h. */
+        struct lw_sample_totals st;
+        lw_sample_totals(&st);
+        t->heap_alloc_bytes = st.alloc_bytes;
+        t->heap_alloc_objects = st.alloc_objects;
+        t->heap_free_bytes = st.free_bytes;
+        t->heap_free_objects = st.free_objects;
     }
     t->heap_inuse_bytes = t->heap_alloc_bytes - t->heap_free_bytes;
     t->heap_inuse_objects = t->heap_alloc_objects - t->heap_free_objects;
@@ -532,7 +545,7 @@ static int write_snapshot(uint32_t trigger, const struct lw_rec_trigger *ti, cha
     t.dropped_stacks = lw_stack_dropped();
     t.dropped_regions = lw_region_dropped();
     t.unwind_failures = lw_stack_unwind_failures();
-    t.metadata_bytes += ts.bytes + lw_stack_memory_bytes() + reserve_len +
+    t.metadata_bytes += ts.bytes + lw_stack_memory_bytes() + lw_sample_memory_bytes() + reserve_len +
                         lw_ksnap_memory_bytes();
     t.live_table_slots = ts.slots;
     lw_out_begin(&o, LW_REC_TOTALS, sizeof t);

@@ -26,6 +26,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "../include/lw_format.h"
 #include "log.h"
@@ -71,6 +73,7 @@ static _Atomic(struct index *) cur_index;
 static uint64_t index_used; /* under insert_lock */
 static lw_mutex_t insert_lock = LW_MUTEX_INIT;
 static _Atomic uint64_t dropped, unwind_failures;
+static void fast_gate_init(void);
 static uintptr_t own_lo, own_hi;
 
 static struct index *index_new(uint64_t cap)
@@ -114,6 +117,7 @@ bool lw_stack_init(void)
     if (!ix)
         return false;
     atomic_store(&cur_index, ix);
+    fast_gate_init();
     return true;
 }
 
@@ -167,28 +171,109 @@ static LW_COLD bool wait_fork(_Atomic uint32_t *g)
     return !(atomic_load_explicit(g, memory_order_acquire) & FORKING);
 }
 
-static inline bool capture_enter(void)
+/* ---- the fast gate: one flag per thread and an asymmetric fence ----
+ * The counters above cost two locked instructions per capture. Where the
+ * kernel offers membarrier(PRIVATE_EXPEDITED), a thread instead sets its
+ * own flag (a plain store to its own cache line), then reads `forking`
+ * (a plain load); a fork sets `forking`, then calls membarrier, which runs
+ * a full barrier on every CPU running a thread of this process, then reads
+ * the flags. This is Dekker's protocol with the two fences on the rare
+ * side only: either the thread's flag store precedes that barrier (so the
+ * fork sees it and waits), or its load follows it (so it sees `forking`
+ * and backs off). A thread not running is ordered by its context switch.
+ * Threads beyond FAST_SLOTS (never reused), or a kernel without
+ * membarrier, use the counters. */
+#define FAST_SLOTS 4096
+struct fast_slot {
+    _Atomic uint32_t busy;
+    char pad[60];
+};
+static struct fast_slot *fast_slots; /* NULL: the counters only */
+static _Atomic bool fast_on;         /* fast_slots usable (membarrier registered) */
+static _Atomic uint32_t fast_used;
+static _Atomic uint32_t forking_word; /* FORKING while a fork is being prepared */
+static LW_TLS struct fast_slot *my_slot; /* NULL: not assigned yet */
+static struct fast_slot no_slot;          /* assigned when none is left */
+
+#ifndef MEMBARRIER_CMD_PRIVATE_EXPEDITED
+#define MEMBARRIER_CMD_PRIVATE_EXPEDITED (1 << 3)
+#define MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+#endif
+
+static bool membarrier_register(void)
 {
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+static void fast_gate_init(void)
+{
+    if (fast_slots || !lw_core_membarrier_ok || !membarrier_register())
+        return;
+    fast_slots = lw_sys_map(FAST_SLOTS * sizeof *fast_slots, true);
+    atomic_store(&fast_on, fast_slots != NULL);
+}
+
+static LW_COLD struct fast_slot *fast_slot_assign(void)
+{
+    uint32_t i = atomic_fetch_add_explicit(&fast_used, 1, memory_order_relaxed);
+    if (i >= FAST_SLOTS) {
+        atomic_store_explicit(&fast_used, FAST_SLOTS, memory_order_relaxed);
+        return my_slot = &no_slot;
+    }
+    return my_slot = &fast_slots[i];
+}
+
+/* Enter the gate; NULL: refused (a fork is on and we may not wait).
+ * The token is given back to capture_leave. */
+static inline void *capture_enter(void)
+{
+    struct fast_slot *f = my_slot;
+    bool on = atomic_load_explicit(&fast_on, memory_order_relaxed);
+    if (LW_UNLIKELY(!f) && on)
+        f = fast_slot_assign();
+    if (LW_LIKELY(on && f && f != &no_slot)) {
+        for (;;) {
+            atomic_store_explicit(&f->busy, 1, memory_order_relaxed);
+            atomic_signal_fence(memory_order_seq_cst); /* the CPU's fence is the fork's membarrier */
+            if (LW_LIKELY(!atomic_load_explicit(&forking_word, memory_order_relaxed)))
+                return f;
+            atomic_store_explicit(&f->busy, 0, memory_order_release);
+            if (!wait_fork(&forking_word))
+                return NULL;
+        }
+    }
     if (LW_UNLIKELY(!lw_tls.capture_home))
         lw_tls.capture_home = (uint8_t)(atomic_fetch_add(&capture_homes, 1) % CAPTURE_SHARDS + 1);
     _Atomic uint32_t *g = &capture_gate[lw_tls.capture_home - 1].n;
     while (LW_UNLIKELY(atomic_fetch_add_explicit(g, 1, memory_order_acquire) & FORKING)) {
         gate_down(g); /* not counted while we wait: the fork waits for counts */
         if (!wait_fork(g))
-            return false;
+            return NULL;
     }
-    return true;
+    return g;
 }
 
-static inline void capture_leave(void)
+static inline void capture_leave(void *token)
 {
-    gate_down(&capture_gate[lw_tls.capture_home - 1].n);
+    if (LW_LIKELY(token == (void *)my_slot))
+        atomic_store_explicit(&((struct fast_slot *)token)->busy, 0, memory_order_release);
+    else
+        gate_down((_Atomic uint32_t *)token);
 }
 
 void lw_stack_fork_prepare(void)
 {
     for (int i = 0; i < CAPTURE_SHARDS; i++)
         atomic_fetch_or(&capture_gate[i].n, FORKING);
+    atomic_store(&forking_word, FORKING);
+    if (atomic_load(&fast_on) &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
+        /* Cannot happen once registered. If it did, a flag set just now
+         * might be unseen by the wait below: later captures use the
+         * counters. */
+        atomic_store(&fast_on, false);
+        lw_log_warn(LW_WARN_UNWIND, "membarrier failed: the capture gate falls back to counters");
+    }
     /* Forking from inside our own code (a signal handler that interrupted
      * a hook) this thread may be counted itself: do not wait. Otherwise a
      * capture never blocks on us, so the wait ends; the bound is for a
@@ -196,6 +281,12 @@ void lw_stack_fork_prepare(void)
     if (lw_tls.guard)
         return;
     uint64_t deadline = lw_sys_monotonic_ns() + 2000000000u;
+    uint32_t nfast = atomic_load(&fast_used);
+    nfast = nfast > FAST_SLOTS ? FAST_SLOTS : nfast;
+    for (uint32_t i = 0; fast_slots && i < nfast; i++)
+        while (atomic_load_explicit(&fast_slots[i].busy, memory_order_acquire) &&
+               lw_sys_monotonic_ns() < deadline)
+            sched_yield();
     for (int i = 0; i < CAPTURE_SHARDS; i++)
         while ((atomic_load(&capture_gate[i].n) & ~FORKING) && lw_sys_monotonic_ns() < deadline)
             sched_yield();
@@ -203,6 +294,7 @@ void lw_stack_fork_prepare(void)
 
 void lw_stack_fork_parent(void)
 {
+    atomic_store(&forking_word, 0);
     for (int i = 0; i < CAPTURE_SHARDS; i++)
         atomic_fetch_and(&capture_gate[i].n, ~FORKING);
 }
@@ -227,28 +319,72 @@ static LW_COLD void learn_stack(void)
     lw_tls.internal = was;
 }
 
-/* Unwinding takes ~6 KiB of stack (libunwind's context, cursor, DWARF
- * state, and our buffer). A thread with a tiny stack, or a signal handler
- * on a small alternate stack, would overflow it: there we record no stack. */
-static inline bool enough_stack(void)
+/* The bounds of the stack sp runs on: the alternate signal stack, or the
+ * thread's own. false if neither (a coroutine's stack, or bounds not
+ * learnt yet). */
+static inline bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
 {
-    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
     /* The alternate stack first: it is the narrower range, and it may lie
      * inside the thread's own stack (a local buffer given to sigaltstack). */
-    if (sp > lw_tls.alt_lo && sp <= lw_tls.alt_hi)
-        return sp - lw_tls.alt_lo >= LW_STACK_HEADROOM;
+    if (sp > lw_tls.alt_lo && sp <= lw_tls.alt_hi) {
+        *lo = lw_tls.alt_lo;
+        *hi = lw_tls.alt_hi;
+        return true;
+    }
     /* pthread_getattr_np allocates and reads /proc: never from inside the
      * allocator (a mapping it makes while holding its own locks), nor on an
      * alternate stack (handled above), nor during start-up. */
     if (LW_UNLIKELY(!lw_tls.stack_lo) && !lw_tls.in_alloc &&
         atomic_load_explicit(&lw_state.init, memory_order_relaxed) == LW_READY)
         learn_stack();
-    if (sp > lw_tls.stack_lo && sp <= lw_tls.stack_hi)
-        return sp - lw_tls.stack_lo >= LW_STACK_HEADROOM;
-    return true; /* another stack (a coroutine's): assume it is large enough */
+    if (sp > lw_tls.stack_lo && sp <= lw_tls.stack_hi) {
+        *lo = lw_tls.stack_lo;
+        *hi = lw_tls.stack_hi;
+        return true;
+    }
+    return false;
 }
 
-LW_NOINLINE int lw_stack_capture(uintptr_t *out, int cap, int max, int skip, bool *truncated)
+/* Unwinding takes ~6 KiB of stack (libunwind's context, cursor, DWARF
+ * state, and our buffer). A thread with a tiny stack, or a signal handler
+ * on a small alternate stack, would overflow it: there we record no stack. */
+static inline bool enough_stack(uintptr_t sp, bool known, uintptr_t lo)
+{
+    return !known || sp - lo >= LW_STACK_HEADROOM;
+    /* unknown: another stack (a coroutine's): assume it is large enough */
+}
+
+/* LEAKWATCH_UNWIND=fp: follow the frame-pointer chain ([fp] the caller's
+ * frame pointer, [fp + 8] the return address). Bounded so a bad frame
+ * pointer never faults: every frame read lies in [fp0, hi), the live part
+ * of the stack we run on (mapped: it holds our own callers' frames), and
+ * frames must climb strictly. Code built without frame pointers gives
+ * wrong or short stacks here, silently: hence an explicit option only.
+ * buf[0] is a placeholder, as unw_backtrace's frame of this function. */
+static inline int fp_walk(void **buf, int want, uintptr_t fp, uintptr_t hi)
+{
+    int n = 0;
+    buf[n++] = NULL;
+    while (n < want) {
+        if ((fp & 7) || hi < 16 || fp > hi - 16)
+            break;
+        const uintptr_t *f = (const uintptr_t *)fp;
+        uintptr_t next = f[0], ret = f[1];
+        if (ret < 4096)
+            break;
+        buf[n++] = (void *)ret;
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+    return n;
+}
+
+/* The capture, inlined into its caller: buf[0] is the return address of
+ * unw_backtrace into the caller itself, so a caller that is one of our
+ * frames costs no unwinding step of its own (each is 10-25 ns). */
+static inline __attribute__((always_inline)) int capture_here(uintptr_t *out, int cap, int max,
+                                                              int skip, bool *truncated)
 {
     void **buf = (void **)out; /* unwound in place, then shifted */
     skip += 1;                 /* buf[0] is the return into this function */
@@ -256,12 +392,20 @@ LW_NOINLINE int lw_stack_capture(uintptr_t *out, int cap, int max, int skip, boo
     if (want > cap)
         want = cap;
     *truncated = false;
-    if (LW_UNLIKELY(!enough_stack() || !capture_enter())) {
-        atomic_fetch_add_explicit(&unwind_failures, 1, memory_order_relaxed);
-        return 0;
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0), lo = 0, hi = 0;
+    bool known = stack_bounds(sp, &lo, &hi);
+    int n;
+    if (lw_state.cfg.unwind == LW_UNWIND_FP && known) {
+        n = fp_walk(buf, want, sp, hi); /* reads memory only: no gate, no headroom */
+    } else {
+        void *gate = NULL;
+        if (LW_UNLIKELY(!enough_stack(sp, known, lo) || !(gate = capture_enter()))) {
+            atomic_fetch_add_explicit(&unwind_failures, 1, memory_order_relaxed);
+            return 0;
+        }
+        n = unw_backtrace(buf, want);
+        capture_leave(gate);
     }
-    int n = unw_backtrace(buf, want);
-    capture_leave();
     int i = skip;
     while (i < n && (uintptr_t)buf[i] >= own_lo && (uintptr_t)buf[i] < own_hi)
         i++;
@@ -272,6 +416,11 @@ LW_NOINLINE int lw_stack_capture(uintptr_t *out, int cap, int max, int skip, boo
     if (LW_UNLIKELY(k == 0))
         atomic_fetch_add_explicit(&unwind_failures, 1, memory_order_relaxed);
     return k;
+}
+
+LW_NOINLINE int lw_stack_capture(uintptr_t *out, int cap, int max, int skip, bool *truncated)
+{
+    return capture_here(out, cap, max, skip, truncated);
 }
 
 /* Stacks are identified by a 128-bit hash of (kind, frames): the index
@@ -294,7 +443,15 @@ static inline struct h128 hash_frames(uint8_t kind, const uintptr_t *f, int n)
 {
     uint64_t a = UINT64_C(0x243f6a8885a308d3) ^ ((uint64_t)kind << 16 | (uint64_t)n);
     uint64_t b = UINT64_C(0x13198a2e03707344) ^ ((uint64_t)n << 8 | (uint64_t)kind);
-    for (int i = 0; i < n; i++) {
+    /* Two frames per multiply in each lane (as wyhash): half the chain of
+     * dependent multiplies. The constants keep a zero frame from zeroing
+     * a factor. */
+    int i = 0;
+    for (; i + 1 < n; i += 2) {
+        a = fold_mul(a ^ f[i] ^ UINT64_C(0xa4093822299f31d1), f[i + 1] ^ UINT64_C(0x3f84d5b5b5470917));
+        b = fold_mul(b ^ f[i + 1] ^ UINT64_C(0x082efa98ec4e6c89), f[i] ^ UINT64_C(0x452821e638d01377));
+    }
+    if (i < n) {
         a = fold_mul(a ^ f[i], UINT64_C(0xa4093822299f31d1));
         b = fold_mul(b ^ f[i] ^ UINT64_C(0x082efa98ec4e6c89), UINT64_C(0x452821e638d01377));
     }
@@ -387,8 +544,8 @@ LW_NOINLINE uint32_t lw_stack_here(uint8_t kind, int max, int skip)
 {
     uintptr_t frames[max + skip + 1 + LW_STACK_SLACK]; /* sized by the depth option */
     bool truncated = false;
-    int n = lw_stack_capture(frames, (int)(sizeof frames / sizeof frames[0]), max, skip + 1,
-                             &truncated);
+    /* capture_here's frame is this function's own: skip as given. */
+    int n = capture_here(frames, (int)(sizeof frames / sizeof frames[0]), max, skip, &truncated);
     return lw_stack_intern(kind, frames, n, truncated);
 }
 
@@ -436,6 +593,15 @@ void lw_stack_fork_child(void)
      * handler) its later leave finds 0 and stays there. */
     for (int i = 0; i < CAPTURE_SHARDS; i++)
         atomic_store(&capture_gate[i].n, 0);
+    uint32_t nfast = atomic_load(&fast_used);
+    nfast = nfast > FAST_SLOTS ? FAST_SLOTS : nfast;
+    for (uint32_t i = 0; fast_slots && i < nfast; i++)
+        atomic_store(&fast_slots[i].busy, 0);
+    /* The registration may not survive into the child's new mm: renew it,
+     * or use the counters (only this thread exists: a safe moment). */
+    if (atomic_load(&fast_on) && !membarrier_register())
+        atomic_store(&fast_on, false);
+    atomic_store(&forking_word, 0);
 }
 
 uint64_t lw_stack_memory_bytes(void)

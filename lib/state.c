@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "region.h"
+#include "sample.h"
 #include "snapshot.h"
 #include "stack.h"
 #include "sys.h"
@@ -18,6 +19,24 @@
 LW_TLS struct lw_tls lw_tls;
 struct lw_state lw_state;
 struct lw_counters lw_counters;
+bool lw_core_membarrier_ok;
+
+/* "Seccomp:\t0" in /proc/self/status: no filter. Unreadable: assume one. */
+static bool no_seccomp_filter(void)
+{
+    char buf[4096];
+    ssize_t n = lw_sys_read_file("/proc/self/status", buf, sizeof buf - 1);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "\nSeccomp:");
+    if (!p)
+        return true; /* a kernel without seccomp */
+    p += 9;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return *p == '0';
+}
 
 /* /proc/self/environ, for a start before libc has set `environ`. */
 static char env_buf[32768];
@@ -65,7 +84,8 @@ bool lw_core_init(char **envp)
     }
     lw_state.pid = getpid();
     lw_state.start_time_ns = lw_sys_realtime_ns();
-    if (!lw_table_init() || !lw_stack_init() || !lw_snapshot_init()) {
+    lw_core_membarrier_ok = no_seccomp_filter();
+    if (!lw_table_init() || !lw_stack_init() || !lw_snapshot_init() || !lw_sample_init()) {
         lw_log_warn(LW_WARN_TABLE, "cannot map memory for its tables; tracking is off");
         return false;
     }
@@ -79,6 +99,7 @@ void lw_core_fork_child(void)
     lw_region_fork_child();
     lw_stack_fork_child();
     lw_snapshot_fork_child();
+    lw_sample_fork_child();
     lw_log_reset();
     lw_state.pid = getpid();
     lw_state.start_time_ns = lw_sys_realtime_ns();

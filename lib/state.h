@@ -24,6 +24,11 @@ extern struct lw_counters lw_counters;
  * stderr. Returns false if tracking cannot run (no memory). */
 bool lw_core_init(char **envp);
 
+/* May the gates use membarrier (set by lw_core_init before the tables)?
+ * Not under a seccomp filter: one that kills on unknown system calls
+ * would kill the program at our first membarrier. */
+extern bool lw_core_membarrier_ok;
+
 /* Reset what a fork child must not inherit (pids, pauses, sequence). */
 void lw_core_fork_child(void);
 

@@ -38,9 +38,12 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "lw.h"
+#include "state.h"
 #include "sys.h"
 
 #define NSHARDS 64
@@ -66,9 +69,11 @@ struct shard {
     _Atomic uint32_t gate;
     _Atomic(struct slots *) tab;
     _Atomic int64_t used; /* live + tombstones: slots no longer EMPTY */
-    char pad[64 - 4 - 8 - 8 - 4];
+    _Atomic uint64_t mask; /* tab->cap - 1, for lw_table_prefetch (which must not read tab) */
+    char pad[64 - 4 - 8 - 8 - 8 - 4];
 } __attribute__((aligned(64)));
 
+_Static_assert(sizeof(struct shard) == 64, "one cache line per shard");
 static struct shard shards[NSHARDS];
 static _Atomic uint64_t n_rehash, n_purge, n_failed, max_pause;
 
@@ -95,6 +100,8 @@ static struct slots *slots_new(uint64_t cap)
     return t; /* zero pages: every key EMPTY */
 }
 
+static void fast_init(void);
+
 bool lw_table_init(void)
 {
     for (int i = 0; i < NSHARDS; i++) {
@@ -104,7 +111,9 @@ bool lw_table_init(void)
         if (!t)
             return false;
         atomic_store(&shards[i].tab, t);
+        atomic_store(&shards[i].mask, t->cap - 1);
     }
+    fast_init();
     return true;
 }
 
@@ -118,8 +127,86 @@ static LW_COLD void wait_excl(struct shard *sh)
     }
 }
 
-static inline struct slots *gate_enter(struct shard *sh)
+/* ---- fast entry: one flag per thread, membarrier on the excluder's side ----
+ * The gate's count costs two locked instructions per operation. Where the
+ * kernel has membarrier(PRIVATE_EXPEDITED), a thread instead stores 1 +
+ * the shard's index into its own flag (its own cache line), then loads the
+ * gate (acquire); it leaves by storing the flag's previous value
+ * (release). The excluder sets EXCL (fetch_or), calls membarrier, which
+ * runs a full barrier on every CPU running a thread of ours, then waits
+ * (acquire) until no flag names its shard. Dekker's argument with both
+ * fences on the rare side: either a thread's flag store precedes that
+ * barrier, and the excluder sees the flag and waits for the release that
+ * publishes the thread's slot writes; or its gate load follows it, sees
+ * EXCL and backs off. The excluder's release of the gate, after the new
+ * array is stored, synchronises with the acquire load of the next entry,
+ * as for the counted path. Threads beyond FAST_SLOTS and kernels without
+ * membarrier use the count. */
+#define FAST_SLOTS 4096
+struct fast_slot {
+    _Atomic uint32_t in; /* 1 + shard index while inside an operation; 0 outside */
+    char pad[60];
+};
+static struct fast_slot *fast_slots;
+static _Atomic bool fast_on;
+static _Atomic uint32_t fast_used;
+static LW_TLS struct fast_slot *my_slot;
+static struct fast_slot no_slot;
+
+#ifndef MEMBARRIER_CMD_PRIVATE_EXPEDITED
+#define MEMBARRIER_CMD_PRIVATE_EXPEDITED (1 << 3)
+#define MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+#endif
+
+static bool membarrier_register(void)
 {
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+static void fast_init(void)
+{
+    if (!fast_slots && lw_core_membarrier_ok && membarrier_register()) {
+        fast_slots = lw_sys_map(FAST_SLOTS * sizeof *fast_slots, true);
+        atomic_store(&fast_on, fast_slots != NULL);
+    }
+}
+
+static LW_COLD struct fast_slot *fast_slot_assign(void)
+{
+    uint32_t i = atomic_fetch_add_explicit(&fast_used, 1, memory_order_relaxed);
+    if (i >= FAST_SLOTS) {
+        atomic_store_explicit(&fast_used, FAST_SLOTS, memory_order_relaxed);
+        return my_slot = &no_slot;
+    }
+    return my_slot = &fast_slots[i];
+}
+
+/* How a thread entered a shard, for gate_leave. */
+struct pass {
+    struct fast_slot *f; /* NULL: counted in the gate */
+    uint32_t prev;       /* the flag's value before */
+};
+
+static inline struct slots *gate_enter(struct shard *sh, struct pass *ps)
+{
+    struct fast_slot *f = my_slot;
+    bool on = atomic_load_explicit(&fast_on, memory_order_relaxed);
+    if (LW_UNLIKELY(!f) && on)
+        f = fast_slot_assign();
+    if (LW_LIKELY(on && f && f != &no_slot)) {
+        uint32_t me = (uint32_t)(sh - shards) + 1;
+        ps->f = f;
+        ps->prev = atomic_load_explicit(&f->in, memory_order_relaxed);
+        for (;;) {
+            atomic_store_explicit(&f->in, me, memory_order_relaxed);
+            atomic_signal_fence(memory_order_seq_cst); /* the CPU's fence is the excluder's membarrier */
+            if (LW_LIKELY(!(atomic_load_explicit(&sh->gate, memory_order_acquire) & EXCL)))
+                return atomic_load_explicit(&sh->tab, memory_order_relaxed);
+            atomic_store_explicit(&f->in, ps->prev, memory_order_release);
+            wait_excl(sh);
+        }
+    }
+    ps->f = NULL;
     for (;;) {
         uint32_t g = atomic_fetch_add_explicit(&sh->gate, 1, memory_order_acquire);
         if (LW_LIKELY(!(g & EXCL)))
@@ -132,13 +219,25 @@ static inline struct slots *gate_enter(struct shard *sh)
 /* Leave: decrement, never below zero. A fork child zeroes every gate; a
  * thread it interrupted mid-operation (fork in a signal handler) leaves
  * later and must not wrap the count into EXCL. */
-static inline void gate_leave(struct shard *sh)
+static inline void gate_leave(struct shard *sh, const struct pass *ps)
 {
+    if (LW_LIKELY(ps->f)) {
+        atomic_store_explicit(&ps->f->in, ps->prev, memory_order_release);
+        return;
+    }
     uint32_t g = atomic_load_explicit(&sh->gate, memory_order_relaxed);
     while ((g & ~EXCL) &&
            !atomic_compare_exchange_weak_explicit(&sh->gate, &g, g - 1, memory_order_release,
                                                   memory_order_relaxed))
         ;
+}
+
+static void spin(int *spins)
+{
+    if ((*spins)++ < 64)
+        __builtin_ia32_pause();
+    else
+        sched_yield();
 }
 
 /* Take the shard exclusively. false if another excluder holds it. */
@@ -147,12 +246,22 @@ static bool excl_try(struct shard *sh)
     uint32_t g = atomic_fetch_or_explicit(&sh->gate, EXCL, memory_order_acq_rel);
     if (g & EXCL)
         return false;
-    for (int spins = 0; atomic_load_explicit(&sh->gate, memory_order_acquire) & ~EXCL; spins++) {
-        if (spins < 64)
-            __builtin_ia32_pause();
-        else
-            sched_yield();
+    if (atomic_load_explicit(&fast_on, memory_order_relaxed) &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
+        /* Cannot happen once registered. Without the barrier a flag may be
+         * unseen: new entries use the count from now on, and we wait for
+         * every flag that is set before going on. */
+        atomic_store(&fast_on, false);
     }
+    int spins = 0;
+    while (atomic_load_explicit(&sh->gate, memory_order_acquire) & ~EXCL)
+        spin(&spins);
+    uint32_t me = (uint32_t)(sh - shards) + 1;
+    uint32_t n = atomic_load_explicit(&fast_used, memory_order_relaxed);
+    n = n > FAST_SLOTS ? FAST_SLOTS : n;
+    for (uint32_t i = 0; fast_slots && i < n; i++)
+        while (atomic_load_explicit(&fast_slots[i].in, memory_order_acquire) == me)
+            spin(&spins);
     return true;
 }
 
@@ -267,6 +376,7 @@ static LW_COLD void maybe_rehash(struct shard *sh)
         if (nt) {
             rehash_into(old, nt);
             atomic_store_explicit(&sh->tab, nt, memory_order_release);
+            atomic_store_explicit(&sh->mask, nt->cap - 1, memory_order_relaxed);
             atomic_store_explicit(&sh->used, live, memory_order_relaxed);
             lw_sys_unmap(old, old->map_len);
             atomic_fetch_add_explicit(&n_rehash, 1, memory_order_relaxed);
@@ -299,7 +409,8 @@ enum lw_table_result lw_table_insert(uintptr_t addr, const struct lw_block *b, s
     enum lw_table_result res = LW_TABLE_DROPPED;
     bool grow = false;
 
-    struct slots *t = gate_enter(sh);
+    struct pass ps;
+    struct slots *t = gate_enter(sh, &ps);
     uint64_t mask = t->cap - 1;
 retry:;
     uint64_t tomb = UINT64_MAX;
@@ -348,10 +459,23 @@ retry:;
     } else if (res == LW_TABLE_DROPPED) {
         grow = true;
     }
-    gate_leave(sh);
+    gate_leave(sh, &ps);
     if (LW_UNLIKELY(grow))
         maybe_rehash(sh);
     return res;
+}
+
+void lw_table_prefetch(uintptr_t addr)
+{
+    uint64_t h = hash_addr(addr);
+    /* No gate: a rehash may replace the array meanwhile, so we read
+     * neither it nor its header (it may be unmapped by now), only the
+     * pointer and the mask, maybe of two generations. A prefetch of a
+     * wrong or unmapped address is harmless: prefetching never faults. */
+    struct shard *sh = shard_of(h);
+    struct slots *t = atomic_load_explicit(&sh->tab, memory_order_relaxed);
+    uint64_t mask = atomic_load_explicit(&sh->mask, memory_order_relaxed);
+    __builtin_prefetch((const char *)t + sizeof *t + (h & mask) * sizeof(struct slot), 1, 3);
 }
 
 /* Find addr's slot in t (entered); -1 if absent. *key gets its key. */
@@ -378,7 +502,8 @@ static bool find_entry(uintptr_t addr, struct lw_block *out, bool take)
     uint64_t h = hash_addr(addr), k;
     struct shard *sh = shard_of(h);
     bool found = false;
-    struct slots *t = gate_enter(sh);
+    struct pass ps;
+    struct slots *t = gate_enter(sh, &ps);
     int64_t i = find(t, h, addr, &k);
     if (i >= 0) {
         uint64_t v = atomic_load_explicit(&t->s[i].val, memory_order_relaxed);
@@ -389,7 +514,7 @@ static bool find_entry(uintptr_t addr, struct lw_block *out, bool take)
         if (found)
             unpack(k, v, out);
     }
-    gate_leave(sh);
+    gate_leave(sh, &ps);
     return found;
 }
 
@@ -425,18 +550,20 @@ void lw_table_stats(struct lw_table_stats *st)
 {
     memset(st, 0, sizeof *st);
     for (int s = 0; s < NSHARDS; s++) {
-        struct slots *t = gate_enter(&shards[s]);
+        struct pass ps;
+        struct slots *t = gate_enter(&shards[s], &ps);
         if (t) {
             st->live += count_live(t);
             st->slots += t->cap;
             st->bytes += t->map_len;
         }
-        gate_leave(&shards[s]);
+        gate_leave(&shards[s], &ps);
     }
     st->rehashes = atomic_load(&n_rehash);
     st->purges = atomic_load(&n_purge);
     st->failed_grows = atomic_load(&n_failed);
     st->max_pause_ns = atomic_load(&max_pause);
+    st->fast_gates = atomic_load(&fast_on);
 }
 
 void lw_table_fork_child(void)
@@ -447,4 +574,11 @@ void lw_table_fork_child(void)
      * finds 0 and stays there. */
     for (int s = 0; s < NSHARDS; s++)
         atomic_store_explicit(&shards[s].gate, 0, memory_order_relaxed);
+    uint32_t n = atomic_load(&fast_used);
+    n = n > FAST_SLOTS ? FAST_SLOTS : n;
+    for (uint32_t i = 0; fast_slots && i < n; i++)
+        atomic_store_explicit(&fast_slots[i].in, 0, memory_order_relaxed);
+    /* The registration may not carry over to the child's new mm. */
+    if (atomic_load(&fast_on) && !membarrier_register())
+        atomic_store(&fast_on, false);
 }

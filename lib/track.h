@@ -13,19 +13,21 @@
 #include "table.h"
 
 /* A block of n bytes now lives at p, allocated from the caller's stack.
- * skip: frames to cut in addition to leakwatch's own (tests). */
-void lw_track_alloc(void *p, size_t n, int skip);
+ * skip: frames to cut in addition to leakwatch's own (tests). Returns p,
+ * so a hook can end in a tail call (its frame then needs no unwinding). */
+void *lw_track_alloc(void *p, size_t n, int skip);
 
 /* p is about to be freed; call before the real free. */
 void lw_track_free(void *p);
 
 /* realloc, step 1: take p out of the table without counting a free yet
- * (the real realloc may fail). true if p was tracked. */
+ * (the real realloc may fail). true if p was tracked; in sampling mode
+ * always (every block is in the totals; b->stack 0 if p was not sampled). */
 bool lw_track_take(void *p, struct lw_block *b);
 /* realloc failed: p lives on unchanged. */
 void lw_track_put_back(void *p, const struct lw_block *b);
-/* realloc succeeded: count the old block as freed. */
-void lw_track_count_free(const struct lw_block *b);
+/* realloc succeeded: count the old block, which lived at p, as freed. */
+void lw_track_count_free(void *p, const struct lw_block *b);
 
 /* A new mapping. by_allocator: made inside a malloc-family call. */
 void lw_track_mmap(void *p, size_t len, int prot, int flags, int fd, bool by_allocator, int skip);

@@ -43,6 +43,7 @@
 #include "log.h"
 #include "lw.h"
 #include "region.h"
+#include "sample.h"
 #include "snapshot.h"
 #include "stack.h"
 #include "state.h"
@@ -382,6 +383,11 @@ void lw_trigger_heap_init(void)
 /* Heap in use, exactly: the sum over heap stacks (cold path only). */
 static uint64_t heap_exact(void)
 {
+    if (lw_state.cfg.sample) { /* the stacks hold estimates; the exact totals are apart */
+        struct lw_sample_totals st;
+        lw_sample_totals(&st);
+        return st.alloc_bytes > st.free_bytes ? st.alloc_bytes - st.free_bytes : 0;
+    }
     uint64_t in = 0, out = 0;
     uint32_t n = lw_stack_count();
     for (uint32_t id = 1; id <= n; id++) {

@@ -314,6 +314,11 @@ static int json_write(FILE *f, const struct lw_report *r)
     threshold_json(&j, s);
     lw_json_object_end(&j);
 
+    lw_json_object_begin(&j, "sampling", false);
+    lw_json_string(&j, "mode", s->proc.sample_interval ? "sampled" : "full");
+    lw_json_u64(&j, "interval_bytes", s->proc.sample_interval);
+    lw_json_object_end(&j);
+
     lw_json_object_begin(&j, "heap", false);
     lw_json_u64(&j, "inuse_bytes", t->heap_inuse_bytes);
     lw_json_u64(&j, "inuse_objects", t->heap_inuse_objects);

@@ -80,7 +80,9 @@ static void header(FILE *f, const struct lw_report *r)
     if (s->has_trigger)
         threshold_line(f, &s->trigger);
     if (p->sample_interval)
-        fprintf(f, "  sampling  one allocation in %" PRIu64 " recorded; figures are estimates\n",
+        fprintf(f, "  sampling  one sample per %" PRIu64 " bytes allocated, on average: heap\n"
+                   "            totals are exact (usable sizes); per-stack figures are estimates\n"
+                   "            and add up to the totals only on average\n",
                 p->sample_interval);
 }
 

@@ -60,6 +60,12 @@ static const char run_usage[] =
     "                     high this much above (bytes or %% of the threshold;\n"
     "                     default 10%%); re-armed below threshold - step\n"
     "  --keep N           keep at most N snapshots per process (oldest deleted)\n"
+    "  --sample BYTES     record one allocation per BYTES on average (K/M/G\n"
+    "                     suffix; 512K suits production); heap totals stay\n"
+    "                     exact, per-stack figures become estimates (default 0:\n"
+    "                     record every allocation)\n"
+    "  --unwind MODE      libunwind (default, any code) or fp: walk frame\n"
+    "                     pointers, faster, right only for code built with them\n"
     "  --help-env         list the LEAKWATCH_* variables as a Markdown table\n"
     "  -h, --help         show this help\n"
     "\n"
@@ -80,6 +86,7 @@ struct run_flags {
     const char *output, *signal, *depth, *follow_exec, *follow_fork, *cmdline;
     const char *madv_free;
     const char *interval, *threshold, *heap_threshold, *threshold_step, *keep;
+    const char *sample, *unwind;
     const char *output_default; /* ./leakwatch-CMD-PID, used when OUTPUT is unset */
 };
 
@@ -109,6 +116,10 @@ static const char **flag_slot(struct run_flags *f, const char *name)
         return &f->threshold_step;
     if (!strcmp(name, "LEAKWATCH_KEEP"))
         return &f->keep;
+    if (!strcmp(name, "LEAKWATCH_SAMPLE"))
+        return &f->sample;
+    if (!strcmp(name, "LEAKWATCH_UNWIND"))
+        return &f->unwind;
     return NULL;
 }
 
@@ -120,6 +131,7 @@ static const char *flag_name(const char *var)
         {"LEAKWATCH_INTERVAL", "--interval"},
         {"LEAKWATCH_THRESHOLD", "--threshold"}, {"LEAKWATCH_HEAP_THRESHOLD", "--heap-threshold"},
         {"LEAKWATCH_THRESHOLD_STEP", "--threshold-step"}, {"LEAKWATCH_KEEP", "--keep"},
+        {"LEAKWATCH_SAMPLE", "--sample"},   {"LEAKWATCH_UNWIND", "--unwind"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strncmp(var, map[i][0], strlen(map[i][0])) && var[strlen(map[i][0])] == '=')
@@ -426,6 +438,10 @@ static void exec_child(const char *lib, const char *out_dir, struct run_flags *f
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
         if (more[i][1])
             setenv(more[i][0], more[i][1], 1);
+    if (fl->sample)
+        setenv("LEAKWATCH_SAMPLE", fl->sample, 1);
+    if (fl->unwind)
+        setenv("LEAKWATCH_UNWIND", fl->unwind, 1);
     snprintf(buf, sizeof buf, "%ld", (long)getpid());
     setenv("LEAKWATCH_ROOT_PID", buf, 1);
     sigprocmask(SIG_SETMASK, oldmask, NULL);
@@ -452,7 +468,8 @@ int lw_run_main(int argc, char **argv)
 {
     enum { OPT_OUTPUT = 256, OPT_SIGNAL, OPT_DEPTH, OPT_NOEXEC, OPT_NOFORK, OPT_NOCMD, OPT_HELPENV,
            OPT_MADV_FREE,
-           OPT_INTERVAL, OPT_THRESHOLD, OPT_HEAP_THRESHOLD, OPT_STEP, OPT_KEEP };
+           OPT_INTERVAL, OPT_THRESHOLD, OPT_HEAP_THRESHOLD, OPT_STEP, OPT_KEEP,
+           OPT_SAMPLE, OPT_UNWIND };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, OPT_OUTPUT},
         {"signal", required_argument, NULL, OPT_SIGNAL},
@@ -467,6 +484,8 @@ int lw_run_main(int argc, char **argv)
         {"heap-threshold", required_argument, NULL, OPT_HEAP_THRESHOLD},
         {"threshold-step", required_argument, NULL, OPT_STEP},
         {"keep", required_argument, NULL, OPT_KEEP},
+        {"sample", required_argument, NULL, OPT_SAMPLE},
+        {"unwind", required_argument, NULL, OPT_UNWIND},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -489,6 +508,8 @@ int lw_run_main(int argc, char **argv)
         case OPT_HEAP_THRESHOLD: fl.heap_threshold = optarg; break;
         case OPT_STEP: fl.threshold_step = optarg; break;
         case OPT_KEEP: fl.keep = optarg; break;
+        case OPT_SAMPLE: fl.sample = optarg; break;
+        case OPT_UNWIND: fl.unwind = optarg; break;
         case 'h': fputs(run_usage, stdout); return LW_EXIT_OK;
         case ':':
             lw_cli_error("run: %s needs a value (see leakwatch run --help)", argv[optind - 1]);

@@ -1,6 +1,7 @@
 /* Options: defaults, every kind of bad value, unknown keys, signal names. */
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
@@ -113,8 +114,15 @@ Test(config, signal_names)
 
 Test(config, option_table_lists_every_option)
 {
-    cr_assert_eq(lw_option_count, 13);
+    cr_assert_eq(lw_option_count, 16);
     cr_assert_str_eq(lw_option_table[0].name, "OUTPUT");
+    const char *mine[] = {"SAMPLE", "SAMPLE_SEED", "UNWIND"};
+    for (size_t k = 0; k < 3; k++) {
+        bool found = false;
+        for (size_t i = 0; i < lw_option_count; i++)
+            found |= !strcmp(lw_option_table[i].name, mine[k]);
+        cr_assert(found, "%s listed", mine[k]);
+    }
     for (size_t i = 0; i < lw_option_count; i++)
         cr_assert(strlen(lw_option_table[i].help) > 10);
 }
@@ -135,4 +143,44 @@ Test(config, madv_free_remedy)
     cr_assert_eq(load(&c, bad), 1);
     cr_assert_not(c.madv_free_dontneed);
     cr_assert_str_eq(msgs[0], "LEAKWATCH_MADV_FREE='DONTNEED': must be keep or dontneed; using keep");
+}
+
+Test(config, sample_sizes_and_unwind)
+{
+    struct lw_config c;
+    char *def[] = {NULL};
+    load(&c, def);
+    cr_assert_eq(c.sample, 0, "full tracking is the default");
+    cr_assert_eq(c.unwind, LW_UNWIND_LIBUNWIND);
+    cr_assert_eq(c.sample_seed, 0);
+    struct {
+        const char *v;
+        unsigned long long want;
+    } good[] = {{"0", 0}, {"524288", 524288}, {"512K", 524288}, {"512k", 524288},
+                {"512KiB", 524288}, {"1M", 1048576}, {"2G", 2ULL << 30}, {"1T", 1ULL << 40},
+                {"4KB", 4096}, {"1.5M", 1572864}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char opt[64];
+        snprintf(opt, sizeof opt, "LEAKWATCH_SAMPLE=%s", good[i].v);
+        char *env[] = {opt, "LEAKWATCH_UNWIND=fp", "LEAKWATCH_SAMPLE_SEED=42", NULL};
+        cr_assert_eq(load(&c, env), 0, "%s: %s", good[i].v, msgs[0]);
+        cr_assert_eq(c.sample, good[i].want, "%s", good[i].v);
+        cr_assert_eq(c.unwind, LW_UNWIND_FP);
+        cr_assert_eq(c.sample_seed, 42);
+    }
+    const char *bad[] = {"-1", "512X", "K", "1.5.M", "2T", "99999999999999999999", "512 K"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char opt[64];
+        snprintf(opt, sizeof opt, "LEAKWATCH_SAMPLE=%s", bad[i]);
+        char *env[] = {opt, NULL};
+        cr_assert_eq(load(&c, env), 1, "%s accepted", bad[i]);
+        cr_assert_eq(c.sample, 0);
+        cr_assert(strstr(msgs[0], "LEAKWATCH_SAMPLE=") && strstr(msgs[0], "byte count"), "%s",
+                  msgs[0]);
+    }
+    char *env[] = {"LEAKWATCH_UNWIND=dwarf", "LEAKWATCH_SAMPLE_SEED=x1", NULL};
+    cr_assert_eq(load(&c, env), 2);
+    cr_assert_eq(c.unwind, LW_UNWIND_LIBUNWIND);
+    cr_assert(strstr(msgs[0], "SAMPLE_SEED"), "%s", msgs[0]);
+    cr_assert(strstr(msgs[1], "libunwind or fp"), "%s", msgs[1]);
 }

@@ -93,7 +93,7 @@ Test(track, realloc_take_and_put_back)
     lw_track_put_back((void *)0x1000, &b); /* it failed */
     cr_assert_eq(heap_sums().inuse_bytes, 100);
     cr_assert(lw_track_take((void *)0x1000, &b));
-    lw_track_count_free(&b); /* it succeeded: moved */
+    lw_track_count_free((void *)0x1000, &b); /* it succeeded: moved */
     alloc_from_b(0x5000, 300);
     struct sums s = heap_sums();
     cr_assert_eq(s.inuse_bytes, 300);
