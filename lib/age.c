@@ -151,7 +151,7 @@ void lw_age_write(struct lw_out *o)
         lw_table_foreach(scan_one, &s);
         for (uint32_t id = s.lo; id < s.hi; id++) {
             struct lw_stack_info si;
-            if (!lw_stack_info(id, &si) || si.kind != LW_KIND_HEAP)
+            if (!lw_stack_info(id, &si) || si.kind != LW_KIND_HEAP || !lw_snapshot_has_stack(id))
                 continue;
             const struct cell *c = &scratch[(size_t)(id - s.lo) * NB];
             uint32_t used = 0;

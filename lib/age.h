@@ -80,7 +80,9 @@ void lw_age_fork_child(void);
 struct lw_out;
 struct lw_rec_totals;
 /* Scan the live table and write one AGE record per heap stack with live
- * blocks. Writer only (holds the writer's lock). Returns scratch bytes. */
+ * blocks, for the stacks the snapshot holds (lw_snapshot_has_stack: a
+ * stack added while the STACK records were written is not in the file,
+ * though blocks of its may be in the table by now). Writer only. */
 void lw_age_write(struct lw_out *o);
 /* Stacks the scratch holds (one pass of the table covers that many). */
 uint32_t lw_age_capacity(void);

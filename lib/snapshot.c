@@ -206,13 +206,38 @@ static void write_process(struct lw_out *o, uint32_t trigger, uint32_t the_seq)
     lw_out_end(o);
 }
 
+/* What write_stacks wrote, so that records written later (AGE) name only
+ * stacks in the file: ids 1..stacks_max but those still being inserted
+ * (counted, not yet published) at that moment. Writer's lock held. */
+#define LW_SKIP_MAX 64
+static uint32_t stacks_max;
+static uint32_t stacks_skipped[LW_SKIP_MAX];
+static uint32_t stacks_nskipped;
+
+bool lw_snapshot_has_stack(uint32_t id)
+{
+    if (id == 0 || id > stacks_max)
+        return false;
+    for (uint32_t k = 0; k < stacks_nskipped; k++)
+        if (stacks_skipped[k] == id)
+            return false;
+    return true;
+}
+
 static void write_stacks(struct lw_out *o, struct lw_rec_totals *t)
 {
     uint32_t n = lw_stack_count();
+    stacks_max = n;
+    stacks_nskipped = 0;
     for (uint32_t id = 1; id <= n && !o->err; id++) {
         struct lw_stack_info si;
-        if (!lw_stack_info(id, &si))
+        if (!lw_stack_info(id, &si)) {
+            if (stacks_nskipped < LW_SKIP_MAX)
+                stacks_skipped[stacks_nskipped++] = id;
+            else if (stacks_max >= id)
+                stacks_max = id - 1; /* too many in flight: no AGE from here on */
             continue;
+        }
         struct lw_stack_counters *c = lw_stack_counters(id);
         struct lw_rec_stack r = {.id = id, .kind = si.kind, .flags = si.flags, .nframes = si.nframes};
         r.free_bytes = atomic_load_explicit(&c->free_bytes, memory_order_acquire);

@@ -46,6 +46,10 @@ int lw_snapshot_write_trigger(const struct lw_rec_trigger *t, char *path_out, si
  * Cheap when there is nothing to do. Guard set. */
 void lw_snapshot_reserve(void);
 
+/* During a write, after the STACK records: whether stack id is in the
+ * file (records written later must name only those). Writer only. */
+bool lw_snapshot_has_stack(uint32_t id);
+
 /* Snapshots this process has written. */
 uint32_t lw_snapshot_count(void);
 

@@ -234,6 +234,8 @@ void lw_threads_write(struct lw_out *o, unsigned char *mincore_vec, uint64_t vec
         uint32_t s1 = atomic_load_explicit(&r->seq, memory_order_acquire);
         if ((s1 & 1) || atomic_load_explicit(&r->state, memory_order_acquire) != REC_LIVE)
             continue;
+        if (!lw_snapshot_has_stack(r->stack))
+            continue; /* created while the STACK records were written: next time */
         struct lw_rec_thread t = {
             .stack = r->stack, .tid = r->tid, .stack_start = r->stack_start,
             .stack_size = r->stack_size, .start_mono_ns = r->start_mono,

@@ -347,3 +347,28 @@ Test(snapshot, format_layout_is_pinned)
     cr_assert_eq(sizeof(struct lw_rec_end), 16);
     cr_assert_eq(LW_REC_END, 0x454e44);
 }
+
+/* Records written after the STACK records (AGE, THREAD) must name only
+ * stacks in the file: a stack made after they were written is not. */
+static __attribute__((noinline)) void block_from_a_new_site(void)
+{
+    lw_track_alloc((void *)0x7f0000001000, 48, 0);
+}
+
+Test(snapshot, later_records_name_only_stacks_in_the_file)
+{
+    make_blocks();
+    char path[512];
+    lw_tls.guard = 1;
+    cr_assert_eq(lw_snapshot_write(LW_TRIGGER_SIGNAL, path, sizeof path), 0);
+    lw_tls.guard = 0;
+    uint32_t written = lw_stack_count();
+    cr_assert_gt(written, 0);
+    cr_assert(lw_snapshot_has_stack(1));
+    cr_assert(lw_snapshot_has_stack(written));
+    block_from_a_new_site();
+    cr_assert_gt(lw_stack_count(), written, "a new call site makes a new stack");
+    cr_assert_not(lw_snapshot_has_stack(written + 1));
+    cr_assert_not(lw_snapshot_has_stack(0));
+    lw_track_free((void *)0x7f0000001000);
+}
