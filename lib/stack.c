@@ -410,8 +410,14 @@ static inline __attribute__((always_inline)) int capture_here(uintptr_t *out, in
     while (i < n && (uintptr_t)buf[i] >= own_lo && (uintptr_t)buf[i] < own_hi)
         i++;
     int k = 0;
-    for (; i < n && k < max; i++)
-        out[k++] = (uintptr_t)buf[i]; /* k <= i: moving down in place is safe */
+    for (; i < n && k < max; i++) {
+        /* Our frames further out too: the thread-start wrapper under every
+         * thread's routine, the pthread_create hook under glibc's. */
+        uintptr_t a = (uintptr_t)buf[i];
+        if (LW_UNLIKELY(a >= own_lo && a < own_hi))
+            continue;
+        out[k++] = a; /* k <= i: moving down in place is safe */
+    }
     *truncated = i < n || (n == want && k == max);
     if (LW_UNLIKELY(k == 0))
         atomic_fetch_add_explicit(&unwind_failures, 1, memory_order_relaxed);
