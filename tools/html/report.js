@@ -798,10 +798,11 @@
       app.appendChild(el("p", { cls: "warn", text: "This page was made for leakwatch-report/1; the data says " + data.format + "." }));
     guarded("header", header);
     guarded("totals", totals);
-    guarded("memory", memoryTables);
+    /* Over a series, what changed comes before the kernel's tables. */
     guarded("time chart", timeChart);
     guarded("growth", growth);
     guarded("leak candidates", leakCandidates);
+    guarded("memory", memoryTables);
     guarded("ages", ageProfile);
     guarded("flame graph", flameGraph);
     guarded("diff", diff);
