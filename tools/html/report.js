@@ -1,13 +1,14 @@
 /*
  * report.js - renders leakwatch's HTML report from the JSON report embedded
- * in the page (<script id="lw-data">, schema leakwatch-report/1). Hand
+ * in the page (<script id="lw-data">, schema leakwatch-report/1, plus the
+ * page's own "growth_parts" and "diff" for a series: output_html.c). Hand
  * written, no library: every section is drawn only when its key is present,
  * and keys this script does not know are listed at the end, so what the
  * JSON gains later still shows. The flame graph is an icicle on a canvas;
  * frames narrower than a pixel are collapsed and counted.
  *
- * Test hooks: #lw-status receives {errors, sections, flame} as JSON once
- * drawn; a location hash "#lwtest-click=NAME" clicks the widest frame
+ * Test hooks: #lw-status receives {errors, sections, flame, chart} as JSON
+ * once drawn (chart: points, and per line the points drawn); a location hash "#lwtest-click=NAME" clicks the widest frame
  * called NAME and records the zoom that resulted, "lwtest-hover=NAME" moves
  * the mouse over it and records the tooltip, "lwtest-search=TEXT" searches.
  */
