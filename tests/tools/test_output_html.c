@@ -153,7 +153,8 @@ Test(html, a_series_adds_its_diff_and_growth, .init = lwt_dir_setup, .fini = lwt
     char *paths[] = {dir};
     struct lw_selection sel;
     struct lw_series se;
-    cr_assert_eq(lw_analysis_select(paths, 1, 0, NULL, &sel, err, sizeof err), LW_EXIT_OK, "%s", err);
+    cr_assert_eq(lw_analysis_select(paths, 1, 0, NULL, &sel, err, sizeof err), LW_EXIT_OK, "%s",
+                 err);
     cr_assert_eq(lw_analysis_load_series(&sel, &se, err, sizeof err), LW_EXIT_OK, "%s", err);
     size_t n, nc;
     struct lw_ranked *rk = lw_analysis_rank_series(&se, &n);
@@ -183,11 +184,14 @@ Test(html, a_series_adds_its_diff_and_growth, .init = lwt_dir_setup, .fini = lwt
         "\"part\":true,\"delta_bytes\":2096328}";
     cr_assert_eq(strncmp(at, growth, strlen(growth)), 0, "%.400s", at);
     cr_assert(strstr(at, "\"largest_growth\":\"heap_in_use\",\"summary\":\"Most of the growth "
-                         "since snapshot #0 is heap: +2.0 MiB.\"},\"diff\":{\"format\":\"leakwatch-diff/1\","),
+                         "since snapshot #0 is heap: +2.0 MiB.\"},"
+                         "\"diff\":{\"format\":\"leakwatch-diff/1\","),
               "%s", at);
     cr_assert(strstr(at, "\"matched_by\":\"stack id\",\"heap\":{\"delta_inuse_bytes\":2096328,"
-                         "\"delta_inuse_objects\":1},\"counts\":{\"grown\":1,\"shrunk\":1,\"new\":1,"
-                         "\"vanished\":1,\"unchanged\":0},\"stacks\":[{\"status\":\"grown\",\"kind\":\"heap\","
+                         "\"delta_inuse_objects\":1},"
+                         "\"counts\":{\"grown\":1,\"shrunk\":1,\"new\":1,\"vanished\":1,"
+                         "\"unchanged\":0},"
+                         "\"stacks\":[{\"status\":\"grown\",\"kind\":\"heap\","
                          "\"base_id\":1,\"new_id\":1,\"delta_inuse_bytes\":2097152,"
                          "\"delta_inuse_objects\":2,"),
               "%s", at);
