@@ -348,7 +348,7 @@
     s.appendChild(table(["#", "stack (innermost first)", "score", "growth", "per second", "grew in", "why"],
       lc.map(function (c, i) {
         c = c || {};
-        return [String(i + 1), stackLabel(framesOf(c.stack), 4),
+        return [String(i + 1), stackLabel(framesOf(c.stack), 4) + (c.kind && c.kind !== "heap" ? " [" + c.kind + "]" : ""),
           isNum(c.score) ? c.score.toFixed(2) : fmtValue("", c.score), fmtBytes(c.growth_bytes),
           isNum(c.growth_bytes_per_s) ? fmtBytes(c.growth_bytes_per_s) + "/s" : "–",
           (isNum(c.intervals_grown) ? c.intervals_grown : "?") + " of " + (isNum(c.intervals) ? c.intervals : "?") + " intervals",
