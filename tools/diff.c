@@ -316,57 +316,66 @@ static void side_json(struct lw_json *j, const char *key, const char *path,
     lw_json_object_end(j);
 }
 
-static int diff_json(FILE *f, const struct diff_out *o)
+void lw_diff_json(struct lw_json *j, const char *key, const struct lw_diff_json_in *in)
 {
-    const struct lw_diff *d = o->d;
-    struct lw_json j;
-    lw_json_init(&j, f, true);
-    lw_json_object_begin(&j, NULL, false);
-    lw_json_string(&j, "format", "leakwatch-diff/1");
-    side_json(&j, "base", o->base_path, o->base);
-    side_json(&j, "new", o->new_path, o->new);
-    lw_json_string(&j, "matched_by", d->by_id ? "stack id" : "frames");
-    lw_json_object_begin(&j, "heap", false);
-    lw_json_i64(&j, "delta_inuse_bytes",
-                (int64_t)o->new->totals.heap_inuse_bytes - (int64_t)o->base->totals.heap_inuse_bytes);
-    lw_json_i64(&j, "delta_inuse_objects", (int64_t)o->new->totals.heap_inuse_objects -
-                                               (int64_t)o->base->totals.heap_inuse_objects);
-    lw_json_object_end(&j);
-    lw_json_object_begin(&j, "counts", true);
-    lw_json_u64(&j, "grown", d->grown);
-    lw_json_u64(&j, "shrunk", d->shrunk);
-    lw_json_u64(&j, "new", d->added);
-    lw_json_u64(&j, "vanished", d->vanished);
-    lw_json_u64(&j, "unchanged", d->unchanged);
-    lw_json_object_end(&j);
-    size_t n = o->top && o->top < d->nentries ? o->top : d->nentries;
-    lw_json_array_begin(&j, "stacks", false);
+    const struct lw_diff *d = in->d;
+    struct diff_out o = {in->base_path, in->new_path, in->base, in->new, in->bsym, in->nsym, d,
+                         in->top};
+    lw_json_object_begin(j, key, false);
+    lw_json_string(j, "format", "leakwatch-diff/1");
+    side_json(j, "base", o.base_path, o.base);
+    side_json(j, "new", o.new_path, o.new);
+    lw_json_string(j, "matched_by", d->by_id ? "stack id" : "frames");
+    lw_json_object_begin(j, "heap", false);
+    lw_json_i64(j, "delta_inuse_bytes",
+                (int64_t)o.new->totals.heap_inuse_bytes - (int64_t)o.base->totals.heap_inuse_bytes);
+    lw_json_i64(j, "delta_inuse_objects", (int64_t)o.new->totals.heap_inuse_objects -
+                                              (int64_t)o.base->totals.heap_inuse_objects);
+    lw_json_object_end(j);
+    lw_json_object_begin(j, "counts", true);
+    lw_json_u64(j, "grown", d->grown);
+    lw_json_u64(j, "shrunk", d->shrunk);
+    lw_json_u64(j, "new", d->added);
+    lw_json_u64(j, "vanished", d->vanished);
+    lw_json_u64(j, "unchanged", d->unchanged);
+    lw_json_object_end(j);
+    size_t n = o.top && o.top < d->nentries ? o.top : d->nentries;
+    lw_json_array_begin(j, "stacks", false);
     for (size_t i = 0; i < n; i++) {
         const struct lw_diff_entry *e = &d->entries[i];
         lw_sym_t *sym;
-        const struct lw_snap_stack *st = shown(o, e, &sym);
-        lw_json_object_begin(&j, NULL, false);
-        lw_json_string(&j, "status", status_name(e->status));
-        lw_json_string(&j, "kind", lw_reader_kind_name(e->kind));
+        const struct lw_snap_stack *st = shown(&o, e, &sym);
+        lw_json_object_begin(j, NULL, false);
+        lw_json_string(j, "status", status_name(e->status));
+        lw_json_string(j, "kind", lw_reader_kind_name(e->kind));
         if (e->base && e->nbase == 1)
-            lw_json_u64(&j, "base_id", e->base->id);
+            lw_json_u64(j, "base_id", e->base->id);
         else
-            lw_json_null(&j, "base_id");
+            lw_json_null(j, "base_id");
         if (e->new && e->nnew == 1)
-            lw_json_u64(&j, "new_id", e->new->id);
+            lw_json_u64(j, "new_id", e->new->id);
         else
-            lw_json_null(&j, "new_id");
-        lw_json_i64(&j, "delta_inuse_bytes", e->delta_inuse_bytes);
-        lw_json_i64(&j, "delta_inuse_objects", e->delta_inuse_objects);
-        lw_json_u64(&j, "base_inuse_bytes", e->base_inuse_bytes);
-        lw_json_u64(&j, "new_inuse_bytes", e->new_inuse_bytes);
-        lw_json_u64(&j, "base_inuse_objects", e->base_inuse_objects);
-        lw_json_u64(&j, "new_inuse_objects", e->new_inuse_objects);
-        lw_output_json_frames(&j, sym, st);
-        lw_json_object_end(&j);
+            lw_json_null(j, "new_id");
+        lw_json_i64(j, "delta_inuse_bytes", e->delta_inuse_bytes);
+        lw_json_i64(j, "delta_inuse_objects", e->delta_inuse_objects);
+        lw_json_u64(j, "base_inuse_bytes", e->base_inuse_bytes);
+        lw_json_u64(j, "new_inuse_bytes", e->new_inuse_bytes);
+        lw_json_u64(j, "base_inuse_objects", e->base_inuse_objects);
+        lw_json_u64(j, "new_inuse_objects", e->new_inuse_objects);
+        lw_output_json_frames(j, sym, st);
+        lw_json_object_end(j);
     }
-    lw_json_array_end(&j);
-    lw_json_object_end(&j);
+    lw_json_array_end(j);
+    lw_json_object_end(j);
+}
+
+static int diff_json(FILE *f, const struct diff_out *o)
+{
+    struct lw_json j;
+    struct lw_diff_json_in in = {o->base_path, o->new_path, o->base, o->new,
+                                 o->bsym,      o->nsym,     o->d,    o->top};
+    lw_json_init(&j, f, true);
+    lw_diff_json(&j, NULL, &in);
     fflush(f);
     return ferror(f) ? -1 : 0;
 }

@@ -47,6 +47,22 @@ void lw_diff_compute(const struct lw_snapshot *base, const struct lw_snapshot *n
 
 void lw_diff_free(struct lw_diff *d);
 
+/* What lw_diff_json writes: d computed from base and new (read from
+ * base_path and new_path) with the symbolizers given to lw_diff_compute. */
+struct lw_diff_json_in {
+    const char *base_path, *new_path;
+    const struct lw_snapshot *base, *new;
+    lw_sym_t *bsym, *nsym;
+    const struct lw_diff *d;
+    size_t top; /* entries listed; 0: all */
+};
+
+/* The diff as `leakwatch diff --format json` writes it (an object,
+ * "leakwatch-diff/1"), as member key of the current object (NULL: a value
+ * in an array or at the top). The HTML report embeds it for a series. */
+struct lw_json;
+void lw_diff_json(struct lw_json *j, const char *key, const struct lw_diff_json_in *in);
+
 /* The `diff` verb: argv[0] is "diff". Returns leakwatch's exit status. */
 int lw_diff_main(int argc, char **argv);
 

@@ -5,13 +5,23 @@
  * inline renderer (tools/html/report.js, report.css, embedded at build
  * time) that draws whatever sections the JSON holds. Nothing is fetched
  * when the page is viewed.
+ *
+ * For a series (two snapshots of the process or more) the page's data
+ * also holds what the JSON report does not: "diff", the last two
+ * snapshots compared exactly as `leakwatch diff --format json` does
+ * (tools/diff.c), and "growth_parts", where the growth from the first to
+ * the last snapshot went, part by part of the waterfall, with the
+ * sentence the text report prints. Both are members added at the end of
+ * the report's top object.
  */
 #include "output.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "diff.h"
 #include "progress.h"
+#include "waterfall.h"
 
 extern const char lw_html_css[];
 extern const char lw_html_js[];
@@ -89,6 +99,100 @@ int lw_output_html_page(FILE *f, const char *title, const char *json, size_t len
     return ferror(f) ? -1 : 0;
 }
 
+/* "diff": the last two snapshots of the series, by lw_diff_compute. A
+ * base that cannot be read any more is said on stderr; the page goes
+ * without the diff. */
+static void diff_member(struct lw_json *j, const struct lw_report *r)
+{
+    const struct lw_series *se = r->series;
+    const char *bpath = se->points[se->npoints - 2].path;
+    const char *npath = se->points[se->npoints - 1].path;
+    char err[LW_READER_ERRLEN];
+    struct lw_snapshot *base = lw_reader_load(bpath, err);
+    if (!base) {
+        fprintf(stderr, "leakwatch: html: no diff of the last two snapshots: %s\n", err);
+        return;
+    }
+    /* Quiet: the last snapshot's symbolizer already warned about modules. */
+    struct lw_sym_options quiet = {.quiet = true};
+    lw_sym_t *bsym = r->sym ? lw_sym_new(base, &quiet) : NULL;
+    if (r->sym && !bsym)
+        abort();
+    struct lw_diff d;
+    lw_diff_compute(base, r->snap, bsym, r->sym, &d);
+    struct lw_diff_json_in in = {bpath, npath, base, r->snap, bsym, r->sym, &d,
+                                 r->top == SIZE_MAX ? 0 : r->top};
+    lw_diff_json(j, "diff", &in);
+    lw_diff_free(&d);
+    lw_sym_free(bsym);
+    lw_reader_free(base);
+}
+
+/* "growth_parts": the waterfall's lines, last minus first snapshot. */
+static void growth_member(struct lw_json *j, const struct lw_series *se)
+{
+    struct lw_wf_growth g[LW_WF_MAX];
+    size_t big;
+    size_t n = lw_waterfall_delta(&se->first_wf, &se->last_wf, g, LW_WF_MAX, &big);
+    lw_json_object_begin(j, "growth_parts", false);
+    lw_json_u64(j, "from_seq", se->points[0].seq);
+    lw_json_u64(j, "to_seq", se->points[se->npoints - 1].seq);
+    lw_json_u64(j, "heap_from_bytes", se->points[0].heap_inuse_bytes);
+    lw_json_u64(j, "heap_to_bytes", se->points[se->npoints - 1].heap_inuse_bytes);
+    lw_json_array_begin(j, "lines", false);
+    for (size_t i = 0; i < n; i++) {
+        lw_json_object_begin(j, NULL, true);
+        lw_json_string(j, "name", g[i].name);
+        lw_json_string(j, "label", g[i].label);
+        lw_json_bool(j, "part", g[i].part);
+        if (g[i].valid)
+            lw_json_i64(j, "delta_bytes", g[i].delta);
+        else
+            lw_json_null(j, "delta_bytes");
+        lw_json_object_end(j);
+    }
+    lw_json_array_end(j);
+    if (big == SIZE_MAX)
+        lw_json_null(j, "largest_growth");
+    else
+        lw_json_string(j, "largest_growth", g[big].name);
+    /* The text report's sentence ("Most of the growth ... is not heap: ..."). */
+    char since[48], *text = NULL;
+    size_t tlen = 0;
+    snprintf(since, sizeof since, "since snapshot #%u", se->points[0].seq);
+    FILE *m = open_memstream(&text, &tlen);
+    if (!m)
+        abort();
+    lw_waterfall_growth_text(m, &se->first_wf, &se->last_wf, since);
+    if (fclose(m) != 0)
+        abort();
+    while (tlen && text[tlen - 1] == '\n')
+        tlen--;
+    lw_json_string_n(j, "summary", text, tlen);
+    free(text);
+    lw_json_object_end(j);
+}
+
+/* The members the page adds for a series, as "{...}" in *out (malloc'd;
+ * NULL when there are none). */
+static int series_members(const struct lw_report *r, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (!r->series || r->series->npoints < 2)
+        return 0;
+    FILE *m = open_memstream(out, len);
+    if (!m)
+        return -1;
+    struct lw_json j;
+    lw_json_init(&j, m, false);
+    lw_json_object_begin(&j, NULL, false);
+    growth_member(&j, r->series);
+    diff_member(&j, r);
+    lw_json_object_end(&j);
+    return fclose(m) != 0 ? -1 : 0;
+}
+
 static int html_write(FILE *f, const struct lw_report *r)
 {
     /* Symbolize first, with progress: the JSON writer then hits the cache. */
@@ -111,6 +215,27 @@ static int html_write(FILE *f, const struct lw_report *r)
     int rc = lw_output_json.write(m, r);
     if (fclose(m) != 0)
         rc = -1;
+    char *extra = NULL;
+    size_t elen = 0;
+    if (rc == 0)
+        rc = series_members(r, &extra, &elen);
+    if (rc == 0 && extra && elen > 2) {
+        /* Splice: the report's closing brace becomes ",<members>}". */
+        while (len && json[len - 1] != '}')
+            len--;
+        if (!len)
+            abort(); /* the JSON writer always closes its object */
+        char *both = malloc(len + elen);
+        if (!both)
+            abort();
+        memcpy(both, json, len - 1);
+        both[len - 1] = ',';
+        memcpy(both + len, extra + 1, elen - 1);
+        free(json);
+        json = both;
+        len = len + elen - 1;
+    }
+    free(extra);
     if (rc == 0) {
         char title[400];
         snprintf(title, sizeof title, "leakwatch: %s (pid %u)", r->snap->exe,

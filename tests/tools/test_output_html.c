@@ -3,18 +3,23 @@
  * standard fixture embeds exactly the JSON report (minified) and the inline
  * script and style, references nothing outside itself, and no string in the
  * data can close the <script> element. Progress lines appear only after a
- * second, at most ten a second, and are erased (fake clock). The browser
- * side is tests/integration/test_html.py.
+ * second, at most ten a second, and are erased (fake clock). A series of
+ * two snapshots adds "growth_parts" and "diff" (the diff.c object) to the
+ * page's data, and nothing else. The browser side is
+ * tests/integration/test_html.py.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "analysis.h"
+#include "candidates.h"
+#include "cli.h"
 #include "fixture.h"
 #include "output.h"
 #include "progress.h"
 #include "reader.h"
+#include "testutil.h"
 
 static char *render(const struct lw_output *fmt)
 {
@@ -105,6 +110,103 @@ Test(html, title_is_escaped)
     fclose(f);
     cr_assert(strstr(buf, "<title>a&lt;b&gt;&amp;&quot;c&#39;</title>"), "%s", buf);
     free(buf);
+}
+
+/* Snapshot i (0 or 1) of pid 77: stack 1 grows 1 -> 3 MiB, 2 shrinks,
+ * 3 vanishes, 4 is new. */
+static void two_snapshot(uint32_t i)
+{
+    struct lw_rec_process p = {
+        .pid = 77, .ppid = 1, .time_ns = 1700000000000000000ull + i * 1000000000ull,
+        .start_time_ns = 1700000000000000000ull, .mono_ns = 9000000000ull + i * 1000000000ull,
+        .seq = i, .trigger = LW_TRIGGER_INTERVAL, .max_depth = 64, .page_size = 4096,
+    };
+    struct fx_buf b;
+    struct lw_rec_totals t;
+    memset(&t, 0, sizeof t);
+    uint64_t f1[] = {0x401000}, f2[] = {0x402000}, f3[] = {0x403000};
+    fx_init(&b, LW_SNAP_MAJOR, LW_SNAP_MINOR);
+    fx_process(&b, p, "/bin/svc", "svc", 4);
+    t.heap_inuse_bytes = i ? (3u << 20) + 1024 + 700 : (1u << 20) + 2048 + 500;
+    t.heap_inuse_objects = i ? 5 : 4;
+    fx_totals(&b, &t);
+    fx_stack(&b, 1, LW_KIND_HEAP, 0, i ? 3u << 20 : 1u << 20, i ? 3 : 1, 0, 0, f1, 1);
+    fx_stack(&b, 2, LW_KIND_HEAP, 0, 2048, 2, i ? 1024 : 0, i ? 1 : 0, f2, 1);
+    if (!i)
+        fx_stack(&b, 3, LW_KIND_HEAP, 0, 500, 1, 0, 0, f3, 1);
+    else
+        fx_stack(&b, 4, LW_KIND_HEAP, 0, 700, 1, 0, 0, f3, 1);
+    fx_end(&b);
+    char name[64];
+    snprintf(name, sizeof name, "svc.77.%06u.interval.lwsnap", i);
+    char *path = lwt_path(dir, name);
+    cr_assert(fx_write_file(&b, path));
+    free(path);
+    fx_free(&b);
+}
+
+Test(html, a_series_adds_its_diff_and_growth, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
+{
+    char err[LW_READER_ERRLEN];
+    two_snapshot(0);
+    two_snapshot(1);
+    char *paths[] = {dir};
+    struct lw_selection sel;
+    struct lw_series se;
+    cr_assert_eq(lw_analysis_select(paths, 1, 0, NULL, &sel, err, sizeof err), LW_EXIT_OK, "%s",
+                 err);
+    cr_assert_eq(lw_analysis_load_series(&sel, &se, err, sizeof err), LW_EXIT_OK, "%s", err);
+    size_t n, nc;
+    struct lw_ranked *rk = lw_analysis_rank_series(&se, &n);
+    struct lw_candidate *c = lw_candidates_rank(&se, NULL, NULL, &nc);
+    struct lw_report r = {.path = sel.path, .snap = se.last, .stacks = rk, .nstacks = n,
+                          .sel = &sel, .series = &se, .cands = c, .ncands = nc};
+    char *page = NULL, *json = NULL;
+    size_t plen = 0, jlen = 0;
+    FILE *f = open_memstream(&page, &plen);
+    cr_assert_eq(lw_output_html.write(f, &r), 0);
+    fclose(f);
+    f = open_memstream(&json, &jlen);
+    cr_assert_eq(lw_output_json.write(f, &r), 0);
+    fclose(f);
+    char *mini = minify(json);
+    /* The JSON report, its closing brace replaced by the page's members. */
+    const char *open = "<script type=\"application/json\" id=\"lw-data\">";
+    char *at = strstr(page, open);
+    cr_assert_not_null(at);
+    at += strlen(open);
+    size_t mlen = strlen(mini);
+    cr_assert_eq(strncmp(at, mini, mlen - 1), 0);
+    at += mlen - 1;
+    const char *growth =
+        ",\"growth_parts\":{\"from_seq\":0,\"to_seq\":1,\"heap_from_bytes\":1051124,"
+        "\"heap_to_bytes\":3147452,\"lines\":[{\"name\":\"heap_in_use\",\"label\":\"heap in use\","
+        "\"part\":true,\"delta_bytes\":2096328}";
+    cr_assert_eq(strncmp(at, growth, strlen(growth)), 0, "%.400s", at);
+    cr_assert(strstr(at, "\"largest_growth\":\"heap_in_use\",\"summary\":\"Most of the growth "
+                         "since snapshot #0 is heap: +2.0 MiB.\"},"
+                         "\"diff\":{\"format\":\"leakwatch-diff/1\","),
+              "%s", at);
+    cr_assert(strstr(at, "\"matched_by\":\"stack id\",\"heap\":{\"delta_inuse_bytes\":2096328,"
+                         "\"delta_inuse_objects\":1},"
+                         "\"counts\":{\"grown\":1,\"shrunk\":1,\"new\":1,\"vanished\":1,"
+                         "\"unchanged\":0},"
+                         "\"stacks\":[{\"status\":\"grown\",\"kind\":\"heap\","
+                         "\"base_id\":1,\"new_id\":1,\"delta_inuse_bytes\":2097152,"
+                         "\"delta_inuse_objects\":2,"),
+              "%s", at);
+    /* Largest growth first, the vanished stack (-500) and the shrunk one (-1024) last. */
+    char *v = strstr(at, "\"status\":\"vanished\""), *sh = strstr(at, "\"status\":\"shrunk\"");
+    char *nw = strstr(at, "\"status\":\"new\"");
+    cr_assert(nw && v && sh && nw < v && v < sh);
+    cr_assert_eq(strncmp(strstr(at, "</script>") - 2, "}}", 2), 0);
+    free(mini);
+    free(json);
+    free(page);
+    free(c);
+    free(rk);
+    lw_analysis_series_free(&se);
+    lw_analysis_selection_free(&sel);
 }
 
 static uint64_t fake_now;

@@ -1,13 +1,14 @@
 /*
  * report.js - renders leakwatch's HTML report from the JSON report embedded
- * in the page (<script id="lw-data">, schema leakwatch-report/1). Hand
+ * in the page (<script id="lw-data">, schema leakwatch-report/1, plus the
+ * page's own "growth_parts" and "diff" for a series: output_html.c). Hand
  * written, no library: every section is drawn only when its key is present,
  * and keys this script does not know are listed at the end, so what the
  * JSON gains later still shows. The flame graph is an icicle on a canvas;
  * frames narrower than a pixel are collapsed and counted.
  *
- * Test hooks: #lw-status receives {errors, sections, flame} as JSON once
- * drawn; a location hash "#lwtest-click=NAME" clicks the widest frame
+ * Test hooks: #lw-status receives {errors, sections, flame, chart} as JSON
+ * once drawn (chart: points, and per line the points drawn); a location hash "#lwtest-click=NAME" clicks the widest frame
  * called NAME and records the zoom that resulted, "lwtest-hover=NAME" moves
  * the mouse over it and records the tooltip, "lwtest-search=TEXT" searches.
  */
@@ -147,6 +148,25 @@
     if (Array.isArray(p.cmdline) && p.cmdline.length)
       h.appendChild(el("p", { cls: "cmd", text: p.cmdline.join(" ") }));
     app.appendChild(h);
+    threshold(s.threshold);
+  }
+
+  /* snapshot.threshold: what a threshold snapshot watched and saw. */
+  var WATCHED = { cgroup: "memory cgroup usage", rss: "process RSS", heap: "heap in use" };
+  function threshold(t) {
+    if (!t || typeof t !== "object") return;
+    var s = section("threshold", "Threshold crossed");
+    var what = WATCHED[t.source] || "unknown source (" + String(t.source) + ")";
+    var line = "This snapshot was written because " + what + " crossed " + fmtBytes(t.threshold_bytes) +
+      ": " + fmtBytes(t.observed_bytes) + " seen";
+    if (isNum(t.limit_bytes)) line += " (cgroup limit " + fmtBytes(t.limit_bytes) + ", " + pct(t.observed_bytes, t.limit_bytes) + " of it)";
+    s.appendChild(el("p", { id: "lw-threshold-line", text: line + "." }));
+    var rows = [["watched", what, ""], ["threshold", fmtBytes(t.threshold_bytes), fmtInt(t.threshold_bytes) + " bytes"],
+      ["seen", fmtBytes(t.observed_bytes), fmtInt(t.observed_bytes) + " bytes"]];
+    if (isNum(t.limit_bytes)) rows.push(["cgroup limit", fmtBytes(t.limit_bytes), fmtInt(t.limit_bytes) + " bytes"]);
+    var tb = table(["", "", ""], rows, [1, 2]);
+    tb.id = "lw-threshold";
+    s.appendChild(tb);
   }
 
   function totals() {
@@ -211,11 +231,30 @@
       var as = section("allocator-stats", "The allocator's own view");
       as.appendChild(kvTable(data.allocator_stats));
     }
-    if (data.threads && typeof data.threads === "object") {
-      var t = section("threads", "Threads");
-      if (Array.isArray(data.threads)) t.appendChild(el("pre", { text: JSON.stringify(data.threads, null, 1) }));
-      else t.appendChild(kvTable(data.threads));
+    if (data.threads && typeof data.threads === "object") threads(data.threads);
+  }
+
+  /* "threads": live / created / exited, and per creation stack. */
+  function threads(th) {
+    var t = section("threads", "Threads");
+    if (Array.isArray(th)) { t.appendChild(el("pre", { text: JSON.stringify(th, null, 1) })); return; }
+    var by = Array.isArray(th.by_stack) ? th.by_stack : null;
+    if (isNum(th.live)) {
+      t.appendChild(el("p", { id: "lw-threads-line", text: fmtInt(th.live) + " live thread(s): " + fmtInt(th.created) +
+        " created, " + fmtInt(th.exited) + " exited (threads the program started while traced)" }));
     }
+    var rest = {};
+    Object.keys(th).forEach(function (k) { if (["live", "created", "exited", "by_stack"].indexOf(k) < 0) rest[k] = th[k]; });
+    if (Object.keys(rest).length) t.appendChild(kvTable(rest));
+    if (!by || !by.length) return;
+    var tb = table(["live", "created", "exited", "stacks (configured)", "resident", "started from (innermost first)"],
+      by.map(function (x) {
+        x = x || {};
+        return [fmtInt(x.live), fmtInt(x.created), fmtInt(x.exited), fmtBytes(x.stack_bytes),
+          isNum(x.resident_bytes) ? fmtBytes(x.resident_bytes) : "not measured", stackLabel(framesOf(x.stack), 4)];
+      }), [0, 1, 2, 3, 4]);
+    tb.id = "lw-threads";
+    t.appendChild(tb);
   }
 
   var SERIES = [
@@ -229,9 +268,16 @@
     var pts = (data.series || []).filter(function (p) { return p && typeof p === "object"; });
     if (!pts.length) return;
     var s = section("series", "Over time", pts.length + " snapshot(s)");
-    var t0 = null;
+    /* x: seconds since the first snapshot (t_s, monotonic), else from the
+     * wall clock, else the snapshot's index. */
+    var t0 = null, allT = pts.every(function (p) { return isNum(p.t_s); });
     pts.forEach(function (p) { if (isNum(p.time_ns) && (t0 === null || p.time_ns < t0)) t0 = p.time_ns; });
-    var xs = pts.map(function (p, i) { return isNum(p.time_ns) && t0 !== null ? (p.time_ns - t0) / 1e9 : i; });
+    var xs = pts.map(function (p, i) {
+      if (allT) return p.t_s;
+      return isNum(p.time_ns) && t0 !== null ? (p.time_ns - t0) / 1e9 : i;
+    });
+    var chartSt = { points: pts.length, lines: {} };
+    status.chart = chartSt;
     var xmax = Math.max.apply(null, xs.concat([1e-9])), ymax = 0;
     var present = SERIES.filter(function (d) {
       var any = false;
@@ -263,7 +309,7 @@
       root.appendChild(xl);
     }
     present.forEach(function (d) {
-      var seg = [];
+      var seg = [], n = 0;
       function flush() {
         if (seg.length > 1) root.appendChild(svg("polyline", { points: seg.join(" "), fill: "none", stroke: d[2], "stroke-width": 2 }));
         seg = [];
@@ -271,6 +317,7 @@
       pts.forEach(function (p, k) {
         if (!isNum(p[d[0]])) { flush(); return; } /* null: a gap, not a zero */
         seg.push(X(xs[k]).toFixed(1) + "," + Y(p[d[0]]).toFixed(1));
+        n++;
         if (pts.length <= 400) {
           var c = svg("circle", { cx: X(xs[k]), cy: Y(p[d[0]]), r: 3, fill: d[2] });
           var tt = svg("title", {});
@@ -281,6 +328,7 @@
         }
       });
       flush();
+      chartSt.lines[d[0]] = n;
     });
     s.appendChild(root);
     var legend = el("p", { cls: "legend" });
@@ -300,7 +348,7 @@
     s.appendChild(table(["#", "stack (innermost first)", "score", "growth", "per second", "grew in", "why"],
       lc.map(function (c, i) {
         c = c || {};
-        return [String(i + 1), stackLabel(framesOf(c.stack), 4),
+        return [String(i + 1), stackLabel(framesOf(c.stack), 4) + (c.kind && c.kind !== "heap" ? " [" + c.kind + "]" : ""),
           isNum(c.score) ? c.score.toFixed(2) : fmtValue("", c.score), fmtBytes(c.growth_bytes),
           isNum(c.growth_bytes_per_s) ? fmtBytes(c.growth_bytes_per_s) + "/s" : "–",
           (isNum(c.intervals_grown) ? c.intervals_grown : "?") + " of " + (isNum(c.intervals) ? c.intervals : "?") + " intervals",
@@ -308,23 +356,132 @@
       }), [2, 3, 4]));
   }
 
+  /* "growth" (the series' span) and "growth_parts" (the page's: where
+   * the growth from the first to the last snapshot went). */
+  function growth() {
+    var g = data.growth, gp = data.growth_parts;
+    if ((!g || typeof g !== "object") && (!gp || typeof gp !== "object")) return;
+    g = g && typeof g === "object" ? g : {};
+    var s = section("growth", "Growth");
+    var pts = Array.isArray(data.series) ? data.series : [];
+    var line = "";
+    if (isNum(g.snapshots)) line = "Over " + fmtInt(g.snapshots) + " snapshot(s)";
+    if (gp && isNum(gp.from_seq)) line += (line ? " " : "From ") + "(#" + gp.from_seq + " to #" + gp.to_seq + (isNum(g.seconds) ? ", " + g.seconds.toFixed(1) + " s" : "") + ")";
+    else if (isNum(g.seconds) && g.snapshots > 1) line += ", " + g.seconds.toFixed(1) + " s";
+    if (gp && isNum(gp.heap_from_bytes)) line += ": heap in use " + fmtBytes(gp.heap_from_bytes) + " → " + fmtBytes(gp.heap_to_bytes);
+    if (line) s.appendChild(el("p", { id: "lw-growth-line", text: line }));
+    if (typeof g.note === "string" && g.note) s.appendChild(el("p", { cls: "note", text: g.note }));
+    if (!gp || typeof gp !== "object") return;
+    if (typeof gp.summary === "string" && gp.summary) {
+      var notHeap = / is not heap/.test(gp.summary);
+      s.appendChild(el("p", { id: "lw-growth-summary", cls: notHeap ? "warn" : "", text: gp.summary }));
+    }
+    var lines = (Array.isArray(gp.lines) ? gp.lines : []).filter(function (x) { return x && typeof x === "object"; });
+    if (!lines.length) return;
+    var max = 0;
+    lines.forEach(function (x) { if (x.part && isNum(x.delta_bytes)) max = Math.max(max, Math.abs(x.delta_bytes)); });
+    var tb = table(["part of the memory", "change", "", ""], lines.map(function (x) {
+      var label = String(x.label || x.name || "");
+      var cell = x.name && x.name === gp.largest_growth ? el("strong", { text: label + " (grew most)" }) : label;
+      var box = null;
+      if (x.part && isNum(x.delta_bytes)) {
+        var bar = el("div", { cls: "bar " + (x.delta_bytes >= 0 ? "grow" : "shrink") });
+        bar.style.width = (max > 0 ? 100 * Math.abs(x.delta_bytes) / max : 0).toFixed(2) + "%";
+        box = el("div", { cls: "barbox" }, [bar]);
+      }
+      return [cell, isNum(x.delta_bytes) ? fmtSigned(x.delta_bytes) : "not known", box || "", x.part ? "" : "total"];
+    }), [1]);
+    tb.id = "lw-growth";
+    s.appendChild(tb);
+  }
+
+  function fmtAge(ns) {
+    if (!isNum(ns)) return "–";
+    var sec = ns / 1e9;
+    if (sec < 60) return sec.toFixed(1) + " s";
+    if (sec < 3600) return (sec / 60).toFixed(1) + " min";
+    return (sec / 3600).toFixed(1) + " h";
+  }
+  /* "age_profile": how old the last snapshot's live heap blocks are. */
+  function ageProfile() {
+    var ap = data.age_profile;
+    if (!ap || typeof ap !== "object") return;
+    var s = section("ages", "Age of the live heap blocks",
+      "How long the blocks still in use at this snapshot have been alive. Blocks that are only ever old, " +
+      "and keep accumulating in the oldest bucket, are what a leak looks like in a single snapshot.");
+    var b = (Array.isArray(ap.buckets) ? ap.buckets : []).filter(function (x) { return x && isNum(x.min_age_ns); });
+    b.sort(function (x, y) { return x.min_age_ns - y.min_age_ns; });
+    var total = 0, max = 0;
+    b.forEach(function (x) { if (isNum(x.bytes)) { total += x.bytes; max = Math.max(max, x.bytes); } });
+    function range(list, i) {
+      return i + 1 < list.length ? fmtAge(list[i].min_age_ns) + " to " + fmtAge(list[i + 1].min_age_ns) + " old"
+        : fmtAge(list[i].min_age_ns) + " old or more";
+    }
+    var tb = table(["age", "bytes", "", "share", "blocks"], b.map(function (x, i) {
+      var bar = el("div", { cls: "bar" });
+      bar.style.width = (max > 0 && isNum(x.bytes) ? 100 * x.bytes / max : 0).toFixed(2) + "%";
+      return [range(b, i), fmtBytes(x.bytes), el("div", { cls: "barbox" }, [bar]), pct(x.bytes, total), fmtInt(x.objects)];
+    }), [1, 3, 4]);
+    tb.id = "lw-ages";
+    s.appendChild(tb);
+    var per = (Array.isArray(ap.stacks) ? ap.stacks : []).filter(function (x) { return x && typeof x === "object"; });
+    if (!per.length) return;
+    var rows = per.map(function (x) {
+      var bk = (Array.isArray(x.buckets) ? x.buckets : []).filter(function (q) { return q && isNum(q.min_age_ns); });
+      var bytes = 0, objs = 0, oldBytes = 0;
+      bk.forEach(function (q) {
+        bytes += isNum(q.bytes) ? q.bytes : 0;
+        objs += isNum(q.objects) ? q.objects : 0;
+        if (q.min_age_ns === x.oldest_age_ns) oldBytes += isNum(q.bytes) ? q.bytes : 0;
+      });
+      return { x: x, bytes: bytes, objs: objs, oldBytes: oldBytes };
+    });
+    rows.sort(function (p, q) { return q.bytes - p.bytes; });
+    var shown = rows.slice(0, 20);
+    s.appendChild(el("h3", { text: "By call stack" + (rows.length > shown.length ? " (the " + shown.length + " holding the most of " + rows.length + ")" : "") }));
+    var ts = table(["in use", "blocks", "oldest blocks", "in the oldest bucket", "stack (innermost first)"], shown.map(function (r) {
+      return [fmtBytes(r.bytes), fmtInt(r.objs), "≥ " + fmtAge(r.x.oldest_age_ns), fmtBytes(r.oldBytes), stackLabel(framesOf(r.x.stack), 4)];
+    }), [0, 1, 2, 3]);
+    ts.id = "lw-ages-stacks";
+    s.appendChild(ts);
+  }
+
   function diff() {
     var d = data.diff;
     if (!d || typeof d !== "object" || !Array.isArray(d.stacks)) return;
-    var st = d.stacks.filter(function (x) { return x && typeof x === "object"; }).slice();
-    st.sort(function (a, b) { return Math.abs(b.delta_inuse_bytes || 0) - Math.abs(a.delta_inuse_bytes || 0); });
-    var shown = st.slice(0, 50);
-    var s = section("diff", "Change since the previous snapshot",
-      st.length + " stack(s) changed" + (st.length > shown.length ? "; the " + shown.length + " largest changes shown" : ""));
+    /* As `leakwatch diff --format json` writes it: largest growth first,
+     * largest shrink last. Past 50, the 40 first and the 10 last. */
+    var st = d.stacks.filter(function (x) { return x && typeof x === "object"; });
+    var shown = st.length > 50 ? st.slice(0, 40).concat(st.slice(st.length - 10)) : st;
+    var c = d.counts && typeof d.counts === "object" ? d.counts : null;
+    var note = c ? "call stacks: " + fmtInt(c.grown) + " grew, " + fmtInt(c.shrunk) + " shrank, " + fmtInt(c.new) +
+      " new, " + fmtInt(c.vanished) + " vanished, " + fmtInt(c.unchanged) + " unchanged" : st.length + " stack(s) changed";
+    if (st.length > shown.length) note += "; the 40 largest growths and the 10 largest shrinks shown";
+    var s = section("diff", "Change since the previous snapshot", note);
+    function side(x) {
+      if (!x || typeof x !== "object") return "?";
+      return "#" + (isNum(x.seq) ? x.seq : "?") + (x.trigger ? " (" + x.trigger + ")" : "") + (x.time ? " " + x.time : "");
+    }
+    if (d.base || d.new) {
+      var hl = "Snapshot " + side(d.base) + " → " + side(d.new);
+      if (d.heap && isNum(d.heap.delta_inuse_bytes)) hl += ": heap in use " + fmtSigned(d.heap.delta_inuse_bytes) +
+        (isNum(d.heap.delta_inuse_objects) ? " (" + (d.heap.delta_inuse_objects > 0 ? "+" : "") + fmtInt(d.heap.delta_inuse_objects) + " blocks)" : "");
+      s.insertBefore(el("p", { id: "lw-diff-line", text: hl }), s.lastChild);
+    }
+    if (!st.length) { s.appendChild(el("p", { text: "No call stack changed." })); return; }
     var max = 0;
     shown.forEach(function (x) { if (isNum(x.delta_inuse_bytes)) max = Math.max(max, Math.abs(x.delta_inuse_bytes)); });
-    s.appendChild(table(["change", "", "before", "after", "objects", "stack (innermost first)"], shown.map(function (x) {
+    var dt = table(["change", "", "before", "after", "objects", "", "stack (innermost first)"], shown.map(function (x) {
       var bar = el("div", { cls: "bar " + ((x.delta_inuse_bytes || 0) >= 0 ? "grow" : "shrink") });
       bar.style.width = (max > 0 && isNum(x.delta_inuse_bytes) ? 100 * Math.abs(x.delta_inuse_bytes) / max : 0).toFixed(2) + "%";
       return [fmtSigned(x.delta_inuse_bytes), el("div", { cls: "barbox" }, [bar]), fmtBytes(x.base_inuse_bytes),
         fmtBytes(x.new_inuse_bytes), isNum(x.delta_inuse_objects) ? (x.delta_inuse_objects > 0 ? "+" : "") + fmtInt(x.delta_inuse_objects) : "–",
+        (typeof x.status === "string" && x.status !== "grown" && x.status !== "shrunk" ? x.status : "") +
+          (x.kind && x.kind !== "heap" ? " [" + x.kind + "]" : ""),
         stackLabel(framesOf(x.frames !== undefined ? x.frames : x.stack), 4)];
-    }), [0, 2, 3, 4]));
+    }), [0, 2, 3, 4]);
+    dt.id = "lw-diff";
+    s.appendChild(dt);
   }
 
   function topStacks() {
@@ -600,7 +757,8 @@
   function others() {
     var known = ["format", "process", "snapshot", "heap", "mappings", "allocator", "dropped", "modules", "stacks",
       "allocator_stats", "largest_part",
-      "waterfall", "process_memory", "cgroup", "page_cache", "leak_candidates", "series", "diff", "threads"];
+      "waterfall", "process_memory", "cgroup", "page_cache", "leak_candidates", "series", "diff", "threads",
+      "growth", "growth_parts", "age_profile"];
     var extra = Object.keys(data).filter(function (k) { return known.indexOf(k) < 0; });
     if (!extra.length) return;
     var s = section("other", "Other data in this report");
@@ -641,9 +799,12 @@
       app.appendChild(el("p", { cls: "warn", text: "This page was made for leakwatch-report/1; the data says " + data.format + "." }));
     guarded("header", header);
     guarded("totals", totals);
-    guarded("memory", memoryTables);
+    /* Over a series, what changed comes before the kernel's tables. */
     guarded("time chart", timeChart);
+    guarded("growth", growth);
     guarded("leak candidates", leakCandidates);
+    guarded("memory", memoryTables);
+    guarded("ages", ageProfile);
     guarded("flame graph", flameGraph);
     guarded("diff", diff);
     guarded("stacks", topStacks);
