@@ -340,6 +340,13 @@ static int json_write(FILE *f, const struct lw_report *r)
     lw_json_u64(&j, "reentrant_calls", t->reentrant_calls);
     lw_json_object_end(&j);
 
+    /* leakwatch's own memory in the process (tables, stacks, writer
+     * buffers): it counts against the same cgroup limit. */
+    lw_json_object_begin(&j, "leakwatch", false);
+    lw_json_u64(&j, "metadata_bytes", t->metadata_bytes);
+    lw_json_u64(&j, "live_table_slots", t->live_table_slots);
+    lw_json_object_end(&j);
+
     struct lw_kview kv;
     struct lw_waterfall wf;
     lw_kview_from_snapshot(s, &kv);

@@ -147,6 +147,10 @@
     h.appendChild(el("p", { cls: "sub", text: line.join(" · ") }));
     if (Array.isArray(p.cmdline) && p.cmdline.length)
       h.appendChild(el("p", { cls: "cmd", text: p.cmdline.join(" ") }));
+    var sm = data.sampling;
+    if (sm && sm.mode === "sampled")
+      h.appendChild(el("p", { cls: "sub", text: "Sampled: one allocation per " + fmtBytes(sm.interval_bytes) +
+        " on average. Heap totals are exact; per-stack figures are estimates whose sum matches the totals only on average." }));
     app.appendChild(h);
     threshold(s.threshold);
   }
@@ -175,6 +179,9 @@
     var hp = data.heap || {};
     if (isNum(hp.inuse_bytes)) rows.push(["heap in use (malloc family)", fmtBytes(hp.inuse_bytes), fmtInt(hp.inuse_objects) + " blocks"]);
     if (isNum(hp.alloc_bytes)) rows.push(["heap allocated, ever", fmtBytes(hp.alloc_bytes), fmtInt(hp.alloc_objects) + " calls"]);
+    var lwm = data.leakwatch;
+    if (lwm && isNum(lwm.metadata_bytes) && lwm.metadata_bytes)
+      rows.push(["leakwatch's own memory", fmtBytes(lwm.metadata_bytes), "tables and stacks; not in the figures above"]);
     [["mappings", "program's mappings (mmap)"], ["allocator", "allocator's mappings"]].forEach(function (m) {
       var o = data[m[0]];
       if (!o || typeof o !== "object") return;
@@ -758,7 +765,7 @@
     var known = ["format", "process", "snapshot", "heap", "mappings", "allocator", "dropped", "modules", "stacks",
       "allocator_stats", "largest_part",
       "waterfall", "process_memory", "cgroup", "page_cache", "leak_candidates", "series", "diff", "threads",
-      "growth", "growth_parts", "age_profile"];
+      "growth", "growth_parts", "age_profile", "sampling", "leakwatch"];
     var extra = Object.keys(data).filter(function (k) { return known.indexOf(k) < 0; });
     if (!extra.length) return;
     var s = section("other", "Other data in this report");
