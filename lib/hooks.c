@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <linux/seccomp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -593,6 +595,77 @@ LW_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
         }
     }
     return r;
+}
+
+/* ---- seccomp: a filter installed after start-up ----
+ * The fast gates (table.c, stack.c) make the rare side call membarrier; a
+ * seccomp filter that kills on system calls it does not know would kill
+ * the program at the next shard growth or fork. So before the program
+ * installs one through prctl(PR_SET_SECCOMP) or syscall(SYS_seccomp), the
+ * gates switch to their counted mode for good (lw_gates_counted_only),
+ * even if the call then fails. Strict mode too: it forbids membarrier as
+ * well. Every other call passes straight through: nothing recorded, errno
+ * untouched, no system call of ours.
+ *
+ * Both functions are variadic and the callee cannot know how many
+ * arguments were passed, so we read the most each can take as unsigned
+ * long (prctl: 4 after option; syscall: 6 after nr) and pass them all, as
+ * glibc's own prctl and syscall do. On x86-64 that is safe: the first six
+ * integer arguments travel in registers, which va_start saves whatever
+ * they hold, and syscall's seventh is read from the caller's frame just
+ * above the return address, memory that always exists (glibc's syscall
+ * reads the same word unconditionally); the kernel ignores what a call
+ * does not use. Before resolve() ran (or while another thread runs it),
+ * the real function is missing: the system call is made directly, with
+ * the C library's errno convention. Our own code calls syscall() too
+ * (futex, membarrier): it comes through here and costs one compare. */
+static long raw_syscall(long nr, unsigned long a1, unsigned long a2, unsigned long a3,
+                        unsigned long a4, unsigned long a5, unsigned long a6)
+{
+    register unsigned long r10 __asm__("r10") = a4;
+    register unsigned long r8 __asm__("r8") = a5;
+    register unsigned long r9 __asm__("r9") = a6;
+    long r;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    if ((unsigned long)r > -4096UL) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
+LW_EXPORT int prctl(int option, ...)
+{
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long),
+                  a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (LW_UNLIKELY(option == PR_SET_SECCOMP) &&
+        (a2 == SECCOMP_MODE_FILTER || a2 == SECCOMP_MODE_STRICT))
+        lw_gates_counted_only();
+    if (LW_UNLIKELY(!real.prctl))
+        return (int)raw_syscall(SYS_prctl, (unsigned long)option, a2, a3, a4, a5, 0);
+    return real.prctl(option, a2, a3, a4, a5);
+}
+
+LW_EXPORT long syscall(long nr, ...)
+{
+    va_list ap;
+    va_start(ap, nr);
+    unsigned long a1 = va_arg(ap, unsigned long), a2 = va_arg(ap, unsigned long),
+                  a3 = va_arg(ap, unsigned long), a4 = va_arg(ap, unsigned long),
+                  a5 = va_arg(ap, unsigned long), a6 = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (LW_UNLIKELY(nr == SYS_seccomp) &&
+        (a1 == SECCOMP_SET_MODE_FILTER || a1 == SECCOMP_SET_MODE_STRICT))
+        lw_gates_counted_only();
+    if (LW_UNLIKELY(!real.syscall))
+        return raw_syscall(nr, a1, a2, a3, a4, a5, a6);
+    return real.syscall(nr, a1, a2, a3, a4, a5, a6);
 }
 
 /* ---- _exit: processes that never call exit() ----

@@ -39,6 +39,8 @@
     X(_Exit, void, (int status), (status))                                                      \
     X(pthread_create, int,                                                                      \
       (pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg),               \
-      (t, attr, fn, arg))
+      (t, attr, fn, arg))                                                                       \
+    X(prctl, int, (int option, ...), (option, a2, a3, a4, a5))                                  \
+    X(syscall, long, (long nr, ...), (nr, a1, a2, a3, a4, a5, a6))
 
 #endif

@@ -182,7 +182,19 @@ static LW_COLD bool wait_fork(_Atomic uint32_t *g)
  * fork sees it and waits), or its load follows it (so it sees `forking`
  * and backs off). A thread not running is ordered by its context switch.
  * Threads beyond FAST_SLOTS (never reused), or a kernel without
- * membarrier, use the counters. */
+ * membarrier, use the counters.
+ *
+ * Fast off, for good (lw_stack_fast_off), before the program installs a
+ * seccomp filter, which may kill on membarrier: the same transition as the
+ * table's (table.c, above `fast entry`). fast_on = false (seq_cst), one
+ * membarrier, wait until every other thread's flag is 0; a capture loads
+ * fast_on again after its flag store and backs off to the counters if it
+ * is false. A thread whose re-check precedes the barrier in it has its
+ * flag seen and waited for; one whose re-check follows it counts. Then
+ * `mb_done`: forks run no membarrier any more. A fork counts itself in
+ * `mb_users` before it reads mb_done, and the transition waits for that
+ * count to be 0 after setting it, so no fork's membarrier runs after the
+ * transition returned (when the filter may exist). */
 #define FAST_SLOTS 4096
 struct fast_slot {
     _Atomic uint32_t busy;
@@ -191,6 +203,9 @@ struct fast_slot {
 static struct fast_slot *fast_slots; /* NULL: the counters only */
 static _Atomic bool fast_on;         /* fast_slots usable (membarrier registered) */
 static _Atomic uint32_t fast_used;
+static _Atomic bool mb_done;      /* no membarrier any more: the flags are unused */
+static _Atomic uint32_t mb_users; /* forks between reading mb_done and their membarrier */
+static _Atomic bool off_started;  /* lw_stack_fast_off is running or has run */
 static _Atomic uint32_t forking_word; /* FORKING while a fork is being prepared */
 static LW_TLS struct fast_slot *my_slot; /* NULL: not assigned yet */
 static struct fast_slot no_slot;          /* assigned when none is left */
@@ -207,7 +222,7 @@ static bool membarrier_register(void)
 
 static void fast_gate_init(void)
 {
-    if (fast_slots || !lw_core_membarrier_ok || !membarrier_register())
+    if (fast_slots || !lw_core_membarrier_ok || atomic_load(&off_started) || !membarrier_register())
         return;
     fast_slots = lw_sys_map(FAST_SLOTS * sizeof *fast_slots, true);
     atomic_store(&fast_on, fast_slots != NULL);
@@ -235,9 +250,13 @@ static inline void *capture_enter(void)
         for (;;) {
             atomic_store_explicit(&f->busy, 1, memory_order_relaxed);
             atomic_signal_fence(memory_order_seq_cst); /* the CPU's fence is the fork's membarrier */
-            if (LW_LIKELY(!atomic_load_explicit(&forking_word, memory_order_relaxed)))
+            bool forking = atomic_load_explicit(&forking_word, memory_order_relaxed);
+            bool still = atomic_load_explicit(&fast_on, memory_order_relaxed);
+            if (LW_LIKELY(!forking && still))
                 return f;
             atomic_store_explicit(&f->busy, 0, memory_order_release);
+            if (!still)
+                break; /* fast gates went off: count */
             if (!wait_fork(&forking_word))
                 return NULL;
         }
@@ -261,12 +280,49 @@ static inline void capture_leave(void *token)
         gate_down((_Atomic uint32_t *)token);
 }
 
+/* Decrement, never below 0 (a fork child zeroes mb_users). */
+static void mb_users_leave(void)
+{
+    uint32_t u = atomic_load_explicit(&mb_users, memory_order_relaxed);
+    while (u && !atomic_compare_exchange_weak_explicit(&mb_users, &u, u - 1, memory_order_release,
+                                                       memory_order_relaxed))
+        ;
+}
+
+void lw_stack_fast_off(void)
+{
+    if (atomic_exchange(&off_started, true)) { /* another thread does it: wait for it */
+        while (!atomic_load(&mb_done))
+            sched_yield();
+        return;
+    }
+    atomic_store(&fast_on, false);
+    if (fast_slots) {
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+        uint32_t n = atomic_load(&fast_used);
+        n = n > FAST_SLOTS ? FAST_SLOTS : n;
+        for (uint32_t i = 0; i < n; i++)
+            while (&fast_slots[i] != my_slot &&
+                   atomic_load_explicit(&fast_slots[i].busy, memory_order_acquire))
+                sched_yield();
+    }
+    atomic_store(&mb_done, true);
+    while (atomic_load(&mb_users))
+        sched_yield();
+}
+
+bool lw_stack_fast_gate(void)
+{
+    return atomic_load(&fast_on);
+}
+
 void lw_stack_fork_prepare(void)
 {
     for (int i = 0; i < CAPTURE_SHARDS; i++)
         atomic_fetch_or(&capture_gate[i].n, FORKING);
     atomic_store(&forking_word, FORKING);
-    if (atomic_load(&fast_on) &&
+    atomic_fetch_add(&mb_users, 1);
+    if (fast_slots && !atomic_load(&mb_done) &&
         syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
         /* Cannot happen once registered. If it did, a flag set just now
          * might be unseen by the wait below: later captures use the
@@ -274,6 +330,7 @@ void lw_stack_fork_prepare(void)
         atomic_store(&fast_on, false);
         lw_log_warn(LW_WARN_UNWIND, "membarrier failed: the capture gate falls back to counters");
     }
+    mb_users_leave();
     /* Forking from inside our own code (a signal handler that interrupted
      * a hook) this thread may be counted itself: do not wait. Otherwise a
      * capture never blocks on us, so the wait ends; the bound is for a
@@ -603,10 +660,18 @@ void lw_stack_fork_child(void)
     nfast = nfast > FAST_SLOTS ? FAST_SLOTS : nfast;
     for (uint32_t i = 0; fast_slots && i < nfast; i++)
         atomic_store(&fast_slots[i].busy, 0);
-    /* The registration may not survive into the child's new mm: renew it,
-     * or use the counters (only this thread exists: a safe moment). */
-    if (atomic_load(&fast_on) && !membarrier_register())
+    /* Once the fast gate goes off, no membarrier of any kind (a filter may
+     * forbid it); a transition the fork interrupted ends here (no other
+     * thread, no flag set). Otherwise the registration may not survive
+     * into the child's new mm: renew it, or use the counters (only this
+     * thread exists: a safe moment). */
+    atomic_store(&mb_users, 0);
+    if (atomic_load(&off_started)) {
         atomic_store(&fast_on, false);
+        atomic_store(&mb_done, true);
+    } else if (atomic_load(&fast_on) && !membarrier_register()) {
+        atomic_store(&fast_on, false);
+    }
     atomic_store(&forking_word, 0);
 }
 

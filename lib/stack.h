@@ -86,6 +86,13 @@ uint64_t lw_stack_dropped(void);
 void lw_stack_fork_prepare(void);
 void lw_stack_fork_parent(void);
 void lw_stack_fork_child(void);
+
+/* Turn the capture gate's fast mode off for good, before a seccomp filter
+ * is installed: afterwards forks never call membarrier. Waits for every
+ * thread inside a capture by its flag (not the caller's own). Idempotent. */
+void lw_stack_fast_off(void);
+/* Is the fast mode (per-thread flags, membarrier at fork) in use? */
+bool lw_stack_fast_gate(void);
 /* Bytes of leakwatch memory in use by the stack table (touched, not reserved). */
 uint64_t lw_stack_memory_bytes(void);
 uint64_t lw_stack_unwind_failures(void);

@@ -107,3 +107,10 @@ void lw_core_fork_child(void)
     if (!lw_state.cfg.follow_fork)
         atomic_store(&lw_state.tracking, false);
 }
+
+void lw_gates_counted_only(void)
+{
+    lw_core_membarrier_ok = false;
+    lw_table_fast_off();
+    lw_stack_fast_off();
+}

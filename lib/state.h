@@ -32,4 +32,10 @@ extern bool lw_core_membarrier_ok;
 /* Reset what a fork child must not inherit (pids, pauses, sequence). */
 void lw_core_fork_child(void);
 
+/* The program is about to install a seccomp filter, which may kill on
+ * membarrier: the table's and the capture's fast gates go off for good
+ * and nothing calls membarrier afterwards (not a later fork either). Safe
+ * before and during start-up; never allocates. */
+void lw_gates_counted_only(void);
+
 #endif

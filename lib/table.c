@@ -141,7 +141,26 @@ static LW_COLD void wait_excl(struct shard *sh)
  * EXCL and backs off. The excluder's release of the gate, after the new
  * array is stored, synchronises with the acquire load of the next entry,
  * as for the counted path. Threads beyond FAST_SLOTS and kernels without
- * membarrier use the count. */
+ * membarrier use the count.
+ *
+ * Fast off, for good (lw_table_fast_off), before the program installs a
+ * seccomp filter, which may kill on membarrier. It stores fast_on = false
+ * (seq_cst), runs one membarrier (still allowed), then waits until every
+ * other thread's flag is 0. A fast entry loads fast_on again after its
+ * flag store and compiler fence; if false it restores the flag and counts
+ * instead. A thread whose re-check runs before that membarrier's barrier
+ * in it has its earlier flag store visible to the wait, which waits for
+ * its leave; one whose re-check runs after sees false. So when the wait
+ * ends, no thread is inside by its flag and none will enter so again:
+ * excluders need no membarrier, and `mb_done` tells them so. Until it is
+ * set they still run theirs (fast_on may already be false while flags
+ * are set). An excluder counts itself in `mb_users` before it reads
+ * mb_done; the transition sets mb_done then waits for mb_users == 0
+ * (Dekker, both sides seq_cst): an excluder either sees mb_done or has
+ * finished its membarrier before the transition returns, i.e. before the
+ * filter exists. The caller's own flag is not waited for: set, it belongs
+ * to an operation a signal handler interrupted, which cannot go on until
+ * we return; its store precedes the membarrier, so excluders see it. */
 #define FAST_SLOTS 4096
 struct fast_slot {
     _Atomic uint32_t in; /* 1 + shard index while inside an operation; 0 outside */
@@ -149,6 +168,9 @@ struct fast_slot {
 };
 static struct fast_slot *fast_slots;
 static _Atomic bool fast_on;
+static _Atomic bool mb_done;       /* no membarrier any more: the flags are unused */
+static _Atomic uint32_t mb_users;  /* excluders between reading mb_done and their membarrier */
+static _Atomic bool off_started;   /* lw_table_fast_off is running or has run */
 static _Atomic uint32_t fast_used;
 static LW_TLS struct fast_slot *my_slot;
 static struct fast_slot no_slot;
@@ -165,7 +187,7 @@ static bool membarrier_register(void)
 
 static void fast_init(void)
 {
-    if (!fast_slots && lw_core_membarrier_ok && membarrier_register()) {
+    if (!fast_slots && lw_core_membarrier_ok && !atomic_load(&off_started) && membarrier_register()) {
         fast_slots = lw_sys_map(FAST_SLOTS * sizeof *fast_slots, true);
         atomic_store(&fast_on, fast_slots != NULL);
     }
@@ -200,9 +222,13 @@ static inline struct slots *gate_enter(struct shard *sh, struct pass *ps)
         for (;;) {
             atomic_store_explicit(&f->in, me, memory_order_relaxed);
             atomic_signal_fence(memory_order_seq_cst); /* the CPU's fence is the excluder's membarrier */
-            if (LW_LIKELY(!(atomic_load_explicit(&sh->gate, memory_order_acquire) & EXCL)))
+            bool excl = atomic_load_explicit(&sh->gate, memory_order_acquire) & EXCL;
+            bool still = atomic_load_explicit(&fast_on, memory_order_relaxed);
+            if (LW_LIKELY(!excl && still))
                 return atomic_load_explicit(&sh->tab, memory_order_relaxed);
             atomic_store_explicit(&f->in, ps->prev, memory_order_release);
+            if (!still)
+                break; /* fast gates went off: count */
             wait_excl(sh);
         }
     }
@@ -240,19 +266,31 @@ static void spin(int *spins)
         sched_yield();
 }
 
+/* Decrement, never below 0: a fork child zeroes mb_users, and a thread it
+ * interrupted here (fork in a signal handler) leaves later. */
+static void mb_users_leave(void)
+{
+    uint32_t u = atomic_load_explicit(&mb_users, memory_order_relaxed);
+    while (u && !atomic_compare_exchange_weak_explicit(&mb_users, &u, u - 1, memory_order_release,
+                                                       memory_order_relaxed))
+        ;
+}
+
 /* Take the shard exclusively. false if another excluder holds it. */
 static bool excl_try(struct shard *sh)
 {
     uint32_t g = atomic_fetch_or_explicit(&sh->gate, EXCL, memory_order_acq_rel);
     if (g & EXCL)
         return false;
-    if (atomic_load_explicit(&fast_on, memory_order_relaxed) &&
+    atomic_fetch_add(&mb_users, 1);
+    if (fast_slots && !atomic_load(&mb_done) &&
         syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0) {
         /* Cannot happen once registered. Without the barrier a flag may be
          * unseen: new entries use the count from now on, and we wait for
          * every flag that is set before going on. */
         atomic_store(&fast_on, false);
     }
+    mb_users_leave();
     int spins = 0;
     while (atomic_load_explicit(&sh->gate, memory_order_acquire) & ~EXCL)
         spin(&spins);
@@ -578,7 +616,39 @@ void lw_table_fork_child(void)
     n = n > FAST_SLOTS ? FAST_SLOTS : n;
     for (uint32_t i = 0; fast_slots && i < n; i++)
         atomic_store_explicit(&fast_slots[i].in, 0, memory_order_relaxed);
-    /* The registration may not carry over to the child's new mm. */
-    if (atomic_load(&fast_on) && !membarrier_register())
+    /* Once the fast gates go off, no membarrier of any kind: a filter may
+     * forbid it. A transition the fork interrupted ends here (no other
+     * thread, no flag set). Otherwise the registration may not carry over
+     * to the child's new mm. */
+    atomic_store(&mb_users, 0);
+    if (atomic_load(&off_started)) {
         atomic_store(&fast_on, false);
+        atomic_store(&mb_done, true);
+    } else if (atomic_load(&fast_on) && !membarrier_register()) {
+        atomic_store(&fast_on, false);
+    }
+}
+
+void lw_table_fast_off(void)
+{
+    if (atomic_exchange(&off_started, true)) { /* another thread does it: wait for it */
+        int spins = 0;
+        while (!atomic_load(&mb_done))
+            spin(&spins);
+        return;
+    }
+    int spins = 0;
+    atomic_store(&fast_on, false);
+    if (fast_slots) {
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+        uint32_t n = atomic_load(&fast_used);
+        n = n > FAST_SLOTS ? FAST_SLOTS : n;
+        for (uint32_t i = 0; i < n; i++)
+            while (&fast_slots[i] != my_slot &&
+                   atomic_load_explicit(&fast_slots[i].in, memory_order_acquire))
+                spin(&spins);
+    }
+    atomic_store(&mb_done, true);
+    while (atomic_load(&mb_users))
+        spin(&spins);
 }

@@ -62,4 +62,9 @@ void lw_table_stats(struct lw_table_stats *st);
  * do not exist in the child. */
 void lw_table_fork_child(void);
 
+/* Turn the fast gates off for good, before a seccomp filter is installed:
+ * afterwards the table never calls membarrier. Waits for every thread
+ * inside an operation by its flag (not the caller's own). Idempotent. */
+void lw_table_fast_off(void);
+
 #endif

@@ -1,11 +1,22 @@
 /* Stack capture (frame 0 is the caller, depth limit) and the stack table
  * (deduplication, kinds, growth, threads). */
 #include <criterion/criterion.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../../include/lw_format.h"
 #include "stack.h"
+#include "state.h"
 
 static void init(void)
 {
@@ -148,4 +159,101 @@ Test(stack, threads_agree_on_what_each_id_is)
         for (int t = 1; t < NT; t++)
             cr_assert_eq(got[t][i], got[0][i], "stack %d: threads disagree", i);
     cr_assert_eq(lw_stack_count(), NS, "no stack added twice");
+}
+
+/* ---- the fast capture gate going off (before a seccomp filter) ---- */
+
+static void init_fast(void)
+{
+    lw_core_membarrier_ok = true;
+    cr_assert(lw_stack_init());
+    if (!lw_stack_fast_gate())
+        cr_skip_test("membarrier(PRIVATE_EXPEDITED) is not available here");
+}
+
+/* A seccomp filter that kills the process on membarrier: from here on, a
+ * membarrier of ours ends the test (criterion reports the crash). */
+static void forbid_membarrier(void)
+{
+    static struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+    cr_assert_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+    cr_assert_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+}
+
+#define CAPTURES 20000
+static _Atomic int captured_ok, capturers_done;
+
+static bool capture_is_right(void)
+{
+    uintptr_t f[8 + 1 + LW_STACK_SLACK], ra;
+    bool trunc;
+    int n = capture_here(f, 8, &ra, &trunc);
+    return n >= 2 && f[0] > (uintptr_t)capture_here && f[0] < (uintptr_t)capture_here + 256 &&
+           f[1] == ra;
+}
+
+static void *capturer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < CAPTURES; i++)
+        if (capture_is_right())
+            atomic_fetch_add(&captured_ok, 1);
+    atomic_fetch_add(&capturers_done, 1);
+    for (;;) /* never exits: libunwind's thread-exit destructor crashes under TSan */
+        pause();
+    return NULL;
+}
+
+static void *switch_off(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&captured_ok) < NT * CAPTURES / 4)
+        sched_yield();
+    lw_stack_fast_off();
+    return NULL;
+}
+
+/* Captures in four threads while forks are prepared and the fast mode goes
+ * off: every capture is whole; afterwards no fork (prepare, parent, child)
+ * calls membarrier, shown by a filter that kills on it. */
+Test(stack_fast, fast_gate_goes_off_mid_run, .init = init_fast)
+{
+    pthread_t th[NT], off;
+    pthread_create(&off, NULL, switch_off, NULL);
+    for (int t = 0; t < NT; t++)
+        pthread_create(&th[t], NULL, capturer, NULL);
+    int forks = 0;
+    while (atomic_load(&capturers_done) < NT) {
+        lw_stack_fork_prepare(); /* the exclusion a fork runs, without the fork */
+        lw_stack_fork_parent();
+        forks++;
+        usleep(1000); /* paced: a capture waits out a fork only so long (wait_fork) */
+    }
+    pthread_join(off, NULL);
+    cr_assert_eq(atomic_load(&captured_ok), NT * CAPTURES, "every capture is whole: %d of %d (%d forks)", atomic_load(&captured_ok), NT * CAPTURES, forks);
+    cr_assert_not(lw_stack_fast_gate(), "the gate counts now");
+
+    forbid_membarrier();
+    lw_stack_fast_off(); /* again: a no-op */
+    lw_stack_fork_prepare();
+    pid_t pid = fork();
+    if (pid == 0) {
+        lw_stack_fork_child();
+        _exit(capture_is_right() && !lw_stack_fast_gate() ? 0 : 1);
+    }
+    lw_stack_fork_parent();
+    cr_assert_gt(pid, 0);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: status %#x (SIGSYS: a membarrier)", st);
+    cr_assert(capture_is_right());
 }

@@ -1,8 +1,16 @@
 /* Live-block table: exact contents after inserts, removes, stale reuse,
  * growth, tombstone churn and cross-thread removal. */
 #include <criterion/criterion.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "state.h"
 #include "table.h"
@@ -62,7 +70,7 @@ Test(table, out_of_range_values_are_dropped)
 
 Test(table, grows_and_keeps_every_entry)
 {
-    const int n = 300000;
+    const int n = 1000000;
     struct lw_block stale, out;
     for (int i = 0; i < n; i++) {
         struct lw_block b = {.size = (uint64_t)i, .stack = (uint32_t)(i % 1000) + 1};
@@ -104,7 +112,7 @@ Test(table, random_churn_matches_a_model)
     static unsigned char live[N];
     uint64_t x = 88172645463325252u, nlive = 0;
     struct lw_block b, out, stale;
-    for (int step = 0; step < 3000000; step++) {
+    for (int step = 0; step < 10000000; step++) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -257,4 +265,106 @@ Test(table_fast, cross_thread_frees_reconcile, .init = init_fast)
     for (int t = 0; t < NT; t++)
         for (int i = 0; i < PER; i += 2)
             cr_assert(lw_table_lookup(A((uintptr_t)t * PER + (uintptr_t)i), &out));
+}
+
+/* A seccomp filter that kills the process on membarrier: from here on, a
+ * membarrier of ours ends the test (criterion reports the crash). */
+static void forbid_membarrier(void)
+{
+    static struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+    cr_assert_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+    cr_assert_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+}
+
+/* The fast gates go off (as before a seccomp filter) while the threads
+ * run and the shards grow: nothing is lost or doubled, and afterwards the
+ * table never calls membarrier, shown by a filter that kills on it while
+ * the shards grow again and foreach excludes every shard. */
+static void *switch_off(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&removed_ok) < NT * PER / 8)
+        sched_yield();
+    struct lw_table_stats st;
+    lw_table_stats(&st);
+    lw_table_fast_off();
+    return (void *)(uintptr_t)st.rehashes;
+}
+
+static void count_visit(uintptr_t addr, const struct lw_block *b, void *arg)
+{
+    (void)addr;
+    *(uint64_t *)arg += b->size;
+}
+
+Test(table_fast, fast_gates_go_off_mid_run, .init = init_fast)
+{
+    pthread_t th[NT], off;
+    pthread_create(&off, NULL, switch_off, NULL);
+    for (int t = 0; t < NT; t++)
+        pthread_create(&th[t], NULL, worker, (void *)(intptr_t)t);
+    for (int t = 0; t < NT; t++) {
+        void *r;
+        pthread_join(th[t], &r);
+        cr_assert_null(r);
+    }
+    void *before;
+    pthread_join(off, &before);
+    struct lw_table_stats st;
+    lw_table_stats(&st);
+    cr_assert_not(st.fast_gates, "the gates count now");
+    cr_assert_gt(st.rehashes, (uint64_t)(uintptr_t)before, "the shards grew after the switch began");
+    struct lw_block out;
+    for (int t = 0; t < NT; t++)
+        for (int i = 0; i < atomic_load(&handoff_n[t]); i++)
+            if (lw_table_remove(atomic_load(&handoff[t][i]), &out))
+                atomic_fetch_add(&removed_ok, 1);
+    cr_assert_eq(atomic_load(&removed_ok), NT * PER / 2);
+    lw_table_stats(&st);
+    cr_assert_eq(st.live, (uint64_t)NT * PER / 2);
+
+    forbid_membarrier();
+    uint64_t grown = st.rehashes;
+    lw_table_fast_off(); /* again: a no-op */
+    for (uint32_t i = 0; i < 1000000; i++) {
+        struct lw_block b = {.size = 3, .stack = 1}, stale;
+        cr_assert_eq(lw_table_insert(A(NT * PER + i), &b, &stale), LW_TABLE_INSERTED);
+    }
+    uint64_t bytes = 0;
+    lw_table_foreach(count_visit, &bytes);
+    cr_assert_eq(bytes, (uint64_t)NT * PER / 2 + 1000000 * 3);
+    lw_table_stats(&st);
+    cr_assert_not(st.fast_gates);
+    cr_assert_gt(st.rehashes, grown, "the shards grew under the filter");
+    cr_assert_eq(st.live, (uint64_t)NT * PER / 2 + 1000000);
+    for (int t = 0; t < NT; t++)
+        for (int i = 0; i < PER; i += 2)
+            cr_assert(lw_table_lookup(A((uintptr_t)t * PER + (uintptr_t)i), &out));
+}
+
+Test(table_fast, fast_off_before_init_keeps_them_off)
+{
+    lw_table_fast_off();
+    lw_core_membarrier_ok = true;
+    cr_assert(lw_table_init());
+    struct lw_table_stats st;
+    lw_table_stats(&st);
+    cr_assert_not(st.fast_gates);
+    forbid_membarrier();
+    for (uint32_t i = 0; i < 100000; i++) {
+        struct lw_block b = {.size = 1, .stack = 1}, stale;
+        cr_assert_eq(lw_table_insert(A(i), &b, &stale), LW_TABLE_INSERTED);
+    }
+    lw_table_stats(&st);
+    cr_assert_eq(st.live, 100000);
+    cr_assert_gt(st.rehashes, 0);
 }

@@ -62,6 +62,18 @@ void cr_shim_fail(const char *file, int line, const char *expr, const char *fmt,
     _exit(1);
 }
 
+void cr_shim_skip(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("[SKIP] ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fflush(NULL);
+    exit(0);
+}
+
 static const struct cr_shim_cfg *suite_cfg(const char *name)
 {
     for (int i = 0; i < nsuites; i++)

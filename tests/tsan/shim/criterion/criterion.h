@@ -61,4 +61,8 @@ cr_shim_fail(const char *file, int line, const char *expr, const char *fmt, ...)
 #define cr_assert_not_null(p, ...) cr_assert((p) != NULL, __VA_ARGS__)
 #define cr_assert_fail(...) cr_shim_fail(__FILE__, __LINE__, "fail", "" __VA_ARGS__)
 
+/* Ends the test as passed, with the reason on stderr. */
+__attribute__((noreturn, format(printf, 1, 2))) void cr_shim_skip(const char *fmt, ...);
+#define cr_skip_test(...) cr_shim_skip("" __VA_ARGS__)
+
 #endif
