@@ -398,9 +398,23 @@ static void kernel(FILE *f, const struct lw_report *r)
     lw_kview_text(f, &v, &w);
 }
 
+/* Over a series, where the growth went comes first: when it is not heap,
+ * the stacks below are not the answer (page cache, MADV_FREE, mappings). */
+static void growth_first(FILE *f, const struct lw_report *r)
+{
+    const struct lw_series *se = r->series;
+    if (!se || se->npoints < 2)
+        return;
+    char since[48];
+    snprintf(since, sizeof since, "since snapshot #%u", se->points[0].seq);
+    fputs("  growth    ", f);
+    lw_waterfall_growth_text(f, &se->first_wf, &se->last_wf, since);
+}
+
 static int text_write(FILE *f, const struct lw_report *r)
 {
     header(f, r);
+    growth_first(f, r);
     kernel(f, r);
     totals(f, r);
     threads(f, r);
