@@ -1,16 +1,19 @@
 /*
  * workload.c - the benchmark target: one program, several allocation
  * patterns chosen by the first argument (alloc-heavy, service, pair, mmap,
- * live). bench/run times it natively and under each interposer. It prints
+ * live, live-stacks). bench/run times it natively and under each interposer. It prints
  * its own figures as "bench.KEY VALUE" lines on stdout (allocations per
  * second, ns per pair, peak RSS at the end of main, CLOCK_MONOTONIC then).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mremap */
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -608,11 +611,220 @@ static int run_live(uint64_t n, size_t size)
     return 0; /* the blocks stay live: the exit snapshot holds them all */
 }
 
+static void usage(void);
+
+/* ------------------------------------------------------------------ */
+/* live-stacks N S [hold]: N live blocks of 32 B over S distinct call */
+/* stacks; with "hold", then time malloc+free pairs on a second       */
+/* thread while signal snapshots are written.                         */
+/* ------------------------------------------------------------------ */
+
+/* A stack is a path of STK_LEVELS digits, base 10: stk_fns[d0] calls
+ * stk_fns[d1] ... and the last one calls malloc. Each function's call site
+ * is its own return address, so the S paths are S distinct stacks. */
+#define STK_LEVELS 4
+#define STK_MAX 10000 /* 10^STK_LEVELS */
+
+typedef void *(*stk_fn)(uint32_t path, int level);
+static const stk_fn stk_fns[10];
+
+static inline void *stk_next(uint32_t path, int level)
+{
+    if (level >= STK_LEVELS)
+        return malloc(32);
+    uint32_t d = path;
+    for (int i = 0; i < level; i++)
+        d /= 10;
+    return stk_fns[d % 10](path, level + 1);
+}
+
+#define STK_DEFINE(name, salt)                                   \
+    static NOINLINE void *name(uint32_t path, int level)         \
+    {                                                            \
+        volatile int pad = (salt); /* a real frame, no tail call */ \
+        void *p = stk_next(path, level);                         \
+        bench_sink = p;                                          \
+        return (char *)p + pad - (salt);                         \
+    }
+STK_DEFINE(stk_0, 0)
+STK_DEFINE(stk_1, 1)
+STK_DEFINE(stk_2, 2)
+STK_DEFINE(stk_3, 3)
+STK_DEFINE(stk_4, 4)
+STK_DEFINE(stk_5, 5)
+STK_DEFINE(stk_6, 6)
+STK_DEFINE(stk_7, 7)
+STK_DEFINE(stk_8, 8)
+STK_DEFINE(stk_9, 9)
+static const stk_fn stk_fns[10] = {stk_0, stk_1, stk_2, stk_3, stk_4,
+                                   stk_5, stk_6, stk_7, stk_8, stk_9};
+
+#define HOLD_ROUNDS 5
+#define HOLD_BASE_NS 200000000u /* each baseline window: 200 ms */
+
+struct holder {
+    int sig;
+    _Atomic int phase; /* 2k: baseline before write k, 2k+1: during write k, -1: stop */
+    uint64_t max_ns[2 * HOLD_ROUNDS];
+    uint64_t pairs[2 * HOLD_ROUNDS];
+    uint64_t slow[2 * HOLD_ROUNDS]; /* pairs that took 100 us or more */
+};
+
+static void *hold_thread(void *arg)
+{
+    struct holder *h = arg;
+    sigset_t set; /* the signal goes to another thread: only waits are timed */
+    sigemptyset(&set);
+    sigaddset(&set, h->sig);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    for (;;) {
+        int ph = atomic_load_explicit(&h->phase, memory_order_relaxed);
+        if (ph < 0)
+            break;
+        uint64_t t0 = now_ns();
+        void *p = malloc(32);
+        bench_sink = p;
+        free(p);
+        uint64_t d = now_ns() - t0;
+        if (d > h->max_ns[ph])
+            h->max_ns[ph] = d;
+        h->pairs[ph]++;
+        h->slow[ph] += d >= 100000;
+    }
+    return NULL;
+}
+
+/* Snapshot files (not .tmp) in DIR. */
+static int count_snaps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        die("opendir LEAKWATCH_OUTPUT");
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l > 7 && !strcmp(e->d_name + l - 7, ".lwsnap"))
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static int snap_signal(void)
+{
+    const char *s = getenv("LEAKWATCH_SIGNAL");
+    if (!s || !*s)
+        return SIGRTMIN + 7;
+    if (!strncmp(s, "RTMIN+", 6))
+        return SIGRTMIN + atoi(s + 6);
+    if (!strcmp(s, "USR1"))
+        return SIGUSR1;
+    if (!strcmp(s, "USR2"))
+        return SIGUSR2;
+    return atoi(s);
+}
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) && errno == EINTR)
+        ;
+}
+
+static int run_hold(void)
+{
+    const char *dir = getenv("LEAKWATCH_OUTPUT");
+    if (!dir || !*dir) {
+        fprintf(stderr, "workload: live-stacks hold needs LEAKWATCH_OUTPUT (run under leakwatch)\n");
+        return 1;
+    }
+    static struct holder h;
+    h.sig = snap_signal();
+    pthread_t tid;
+    if ((errno = pthread_create(&tid, NULL, hold_thread, &h)))
+        die("pthread_create");
+    uint64_t write_ns[HOLD_ROUNDS];
+    for (int k = 0; k < HOLD_ROUNDS; k++) {
+        atomic_store(&h.phase, 2 * k);
+        sleep_ns(HOLD_BASE_NS);
+        int before = count_snaps(dir);
+        atomic_store(&h.phase, 2 * k + 1);
+        uint64_t t0 = now_ns();
+        kill(getpid(), h.sig);
+        while (count_snaps(dir) <= before) {
+            if (now_ns() - t0 > 10000000000u) {
+                atomic_store(&h.phase, -1);
+                pthread_join(tid, NULL);
+                fprintf(stderr, "workload: no snapshot 10 s after signal %d\n", h.sig);
+                return 1;
+            }
+            sleep_ns(100000);
+        }
+        write_ns[k] = now_ns() - t0;
+    }
+    atomic_store(&h.phase, -1);
+    pthread_join(tid, NULL);
+    uint64_t base_max = 0, write_max = 0, base_pairs = 0, write_pairs = 0, base_slow = 0,
+             write_slow = 0;
+    printf("bench.hold_rounds %d\n", HOLD_ROUNDS);
+    for (int k = 0; k < HOLD_ROUNDS; k++) {
+        if (h.max_ns[2 * k] > base_max)
+            base_max = h.max_ns[2 * k];
+        if (h.max_ns[2 * k + 1] > write_max)
+            write_max = h.max_ns[2 * k + 1];
+        base_pairs += h.pairs[2 * k];
+        write_pairs += h.pairs[2 * k + 1];
+        base_slow += h.slow[2 * k];
+        write_slow += h.slow[2 * k + 1];
+        printf("bench.hold_round%d base_max_us %.1f write_max_us %.1f write_ms %.1f write_pairs %" PRIu64 "\n",
+               k, h.max_ns[2 * k] / 1e3, h.max_ns[2 * k + 1] / 1e3, write_ns[k] / 1e6,
+               h.pairs[2 * k + 1]);
+    }
+    uint64_t wmin = write_ns[0], wmax = write_ns[0];
+    for (int k = 1; k < HOLD_ROUNDS; k++) {
+        if (write_ns[k] < wmin)
+            wmin = write_ns[k];
+        if (write_ns[k] > wmax)
+            wmax = write_ns[k];
+    }
+    printf("bench.hold_base_max_us %.1f\n", base_max / 1e3);
+    printf("bench.hold_write_max_us %.1f\n", write_max / 1e3);
+    printf("bench.hold_base_pairs %" PRIu64 "\n", base_pairs);
+    printf("bench.hold_write_pairs %" PRIu64 "\n", write_pairs);
+    printf("bench.hold_base_slow %" PRIu64 "\n", base_slow);
+    printf("bench.hold_write_slow %" PRIu64 "\n", write_slow);
+    printf("bench.hold_write_ms_min %.1f\n", wmin / 1e6);
+    printf("bench.hold_write_ms_max %.1f\n", wmax / 1e6);
+    return 0;
+}
+
+static int run_live_stacks(uint64_t n, uint32_t nstacks, int hold)
+{
+    if (nstacks < 1 || nstacks > STK_MAX)
+        usage();
+    void **blocks = xmalloc((n ? n : 1) * sizeof *blocks);
+    uint64_t t0 = now_ns();
+    for (uint64_t i = 0; i < n; i++) {
+        blocks[i] = stk_next((uint32_t)(i % nstacks), 0);
+        if (!blocks[i])
+            die("malloc");
+    }
+    double secs = (double)(now_ns() - t0) / 1e9;
+    bench_sink = blocks;
+    printf("bench.live_blocks %" PRIu64 "\n", n);
+    printf("bench.call_stacks %" PRIu32 "\n", nstacks);
+    printf("bench.secs %.6f\n", secs);
+    fflush(stdout);
+    return hold ? run_hold() : 0; /* the blocks stay live until exit */
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: workload alloc-heavy|alloc-varied|service|pair|mmap [SCALE]\n"
             "       workload live N [SIZE]\n"
+            "       workload live-stacks N STACKS [hold]\n"
             "SCALE multiplies the default amount of work (default 1.0).\n");
     exit(2);
 }
@@ -637,6 +849,9 @@ int main(int argc, char **argv)
         rc = run_pair(scale);
     else if (!strcmp(mode, "mmap"))
         rc = run_mmap(scale);
+    else if (!strcmp(mode, "live-stacks") && argc > 3)
+        rc = run_live_stacks(strtoull(argv[2], NULL, 10), (uint32_t)strtoul(argv[3], NULL, 10),
+                             argc > 4 && !strcmp(argv[4], "hold"));
     else if (!strcmp(mode, "live") && argc > 2)
         rc = run_live(strtoull(argv[2], NULL, 10), argc > 3 ? strtoul(argv[3], NULL, 10) : 32);
     else
