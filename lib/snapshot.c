@@ -528,6 +528,14 @@ static int write_snapshot(uint32_t trigger, const struct lw_rec_trigger *ti, cha
     sigpending(&pending);
     bool xfsz_was_pending = sigismember(&pending, SIGXFSZ);
     lw_mutex_lock(&wlock);
+    /* The age scan reads the live table once per scratch-full of stacks.
+     * Without a writer thread nothing grew the scratch ahead of need (1 M
+     * blocks over 10 k stacks: 40 passes, 0.5 s). Grow it now, except for
+     * a threshold snapshot: memory is short then, and the watcher and the
+     * heap-threshold path grew it while it was not. A failed grow keeps
+     * the small one: more passes, the same result. */
+    if (trigger != LW_TRIGGER_THRESHOLD && trigger != LW_TRIGGER_HEAP_THRESHOLD)
+        lw_age_grow();
     char tmp[PATH_MAX], final[PATH_MAX];
     struct lw_strbuf tb = LW_STRBUF_INIT(tmp, sizeof tmp);
     build_name(&tb, trigger, seq, true);
