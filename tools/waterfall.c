@@ -2,7 +2,8 @@
  * waterfall.c - the gap between the heap and the container monitor,
  * explained line by line (see waterfall.h), in text and JSON. The lines:
  *   heap_in_use        malloc'd and not freed (exact, from the tables)
- *   allocator_idle     anon - heap - mappings - released (clamped at 0)
+ *   allocator_idle     anon - heap - leakwatch - mappings - released (clamped at 0)
+ *   leakwatch_own      leakwatch's own tables, stacks and buffers (anonymous)
  *   tracked_mappings   the program's own mmap, not advised away
  *   released_resident  MADV_FREE'd, still resident: LazyFree (else ledger)
  *   rss                the kernel's resident set (anon + file + shmem)
@@ -65,6 +66,7 @@ void lw_kview_from_snapshot(const struct lw_snapshot *s, struct lw_kview *v)
     uint64_t away = t->mmap.madv_free_bytes + t->mmap.madv_dontneed_bytes;
     v->tracked_in_use = t->mmap.mapped_bytes > away ? t->mmap.mapped_bytes - away : 0;
     v->ledger_released = t->mmap.released_resident_bytes + t->allocator.released_resident_bytes;
+    v->own_bytes = t->metadata_bytes;
     v->has_kproc = s->has_kproc;
     v->kproc = s->kproc;
     v->has_cgroup = s->has_cgroup;
@@ -150,14 +152,21 @@ void lw_waterfall_build(const struct lw_kview *v, struct lw_waterfall *w)
             "below say where; a stack that keeps growing between snapshots is a leak.");
         char av[512];
         allocator_view(v, av, sizeof av);
-        uint64_t idle = sub0(sub0(sub0(anon, v->heap_inuse), v->tracked_in_use),
+        uint64_t idle = sub0(sub0(sub0(sub0(anon, v->heap_inuse), v->own_bytes), v->tracked_in_use),
                              released == NA ? 0 : released);
         add(w, "allocator_idle", "allocator idle and other", idle, true,
-            "Resident anonymous memory that is neither live heap nor the program's own "
-            "mappings: free memory the allocator keeps, thread stacks, runtime and library "
-            "data (= RSS anon %s - heap - mappings - released, clamped at 0). If it grows while "
-            "the heap is flat, suspect fragmentation or per-thread arenas.%s",
+            "Resident anonymous memory that is neither live heap, leakwatch's own nor the "
+            "program's own mappings: free memory the allocator keeps, thread stacks, runtime "
+            "and library data (= RSS anon %s - heap - leakwatch - mappings - released, clamped "
+            "at 0). If it grows while the heap is flat, suspect fragmentation or per-thread "
+            "arenas.%s",
             hb(anon), av);
+        if (v->own_bytes)
+            add(w, "leakwatch_own", "leakwatch's own memory", v->own_bytes, true,
+                "leakwatch's tables of live blocks and call stacks and its snapshot buffers "
+                "(about 34 bytes per live block), anonymous memory in this process that exists "
+                "only while it is traced: it counts in RSS and against the cgroup limit, and "
+                "goes away without the preload (or use --sample for less).");
         add(w, "tracked_mappings", "program's mappings", v->tracked_in_use, true,
             "Memory the program mapped itself with mmap and still holds (bytes mapped, not "
             "advised away); the [mmap] call stacks below say where.");

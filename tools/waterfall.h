@@ -23,6 +23,7 @@ struct lw_kview {
     uint64_t heap_inuse;       /* malloc'd, not freed */
     uint64_t tracked_in_use;   /* program mmap'd bytes not advised MADV_FREE/DONTNEED */
     uint64_t ledger_released;  /* ledger: MADV_FREE bytes still resident (mmap + allocator) */
+    uint64_t own_bytes;        /* leakwatch's own memory in the process (TOTALS metadata_bytes) */
     bool has_kproc;
     struct lw_rec_kernel_proc kproc;
     bool has_cgroup;

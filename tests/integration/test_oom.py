@@ -89,11 +89,14 @@ class OomTest(Case):
         self.assertGreater(top["inuse_bytes"], rep["heap"]["inuse_bytes"] // 2, top)
         # every live block of the map builder has an age. The AGE scan and
         # the stack counters are read moments apart while 4 threads
-        # allocate: they agree to within what a thread allocates meanwhile.
+        # allocate: they agree to within what the threads allocate
+        # meanwhile (measured up to 7% of this stack on the 2-core VM). The
+        # exact check of AGE sums is in tests/lib/test_snapshot.c, with no
+        # thread allocating during the write.
         ages = snap["ages"].get(top["id"])
         self.assertIsNotNone(ages, "no AGE record for the top stack")
         self.assertAlmostEqual(sum(b for _, b, _ in ages), top["inuse_bytes"],
-                               delta=top["inuse_bytes"] // 20)
+                               delta=top["inuse_bytes"] * 15 // 100)
         self.assertEqual(ages[0][0], 0, "the youngest blocks are less than a second old")
         return snap, rep
 
