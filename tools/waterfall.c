@@ -88,6 +88,7 @@ __attribute__((format(printf, 6, 7))) static void add(struct lw_waterfall *w, co
     l->name = name;
     l->label = label;
     l->bytes = bytes;
+    l->rank_bytes = bytes;
     l->part = part;
     va_list ap;
     va_start(ap, fmt);
@@ -95,12 +96,19 @@ __attribute__((format(printf, 6, 7))) static void add(struct lw_waterfall *w, co
     va_end(ap);
 }
 
-static uint64_t page_cache_sum(const struct lw_kview *v)
+static uint64_t page_cache_sum(const struct lw_kview *v, bool data_only)
 {
     uint64_t sum = 0;
-    for (size_t i = 0; i < v->npc; i++)
-        if (v->pc[i].rec.cached_bytes != NA)
-            sum += v->pc[i].rec.cached_bytes;
+    for (size_t i = 0; i < v->npc; i++) {
+        const struct lw_rec_page_cache *r = &v->pc[i].rec;
+        /* Files only mapped now (the program's code, its libraries) are
+         * shared and rarely what grew: they do not make the page cache
+         * "the largest part". Open, or seen open earlier (a log), do. */
+        if (data_only && (r->flags & (LW_PC_OPEN | LW_PC_MAPPED | LW_PC_SEEN)) == LW_PC_MAPPED)
+            continue;
+        if (r->cached_bytes != NA)
+            sum += r->cached_bytes;
+    }
     return sum;
 }
 
@@ -197,7 +205,7 @@ void lw_waterfall_build(const struct lw_kview *v, struct lw_waterfall *w)
         "What `ps` and `top` show: anon %s + file-backed %s + shmem %s (peak %s, swap %s).",
         hb(anon), hb(v->has_kproc ? k->file_bytes : NA), hb(v->has_kproc ? k->shmem_bytes : NA),
         hb(v->has_kproc ? k->hwm_bytes : NA), hb(v->has_kproc ? k->swap_bytes : NA));
-    uint64_t pcs = page_cache_sum(v);
+    uint64_t pcs = page_cache_sum(v, false);
     if (v->npc)
         add(w, "page_cache", "file page cache", pcs, true,
             "Pages of the program's files (open, mapped or seen open earlier) kept in the page "
@@ -209,6 +217,7 @@ void lw_waterfall_build(const struct lw_kview *v, struct lw_waterfall *w)
     else
         add(w, "page_cache", "file page cache", 0, true,
             "None of the program's files has pages in the page cache.");
+    w->line[w->n - 1].rank_bytes = page_cache_sum(v, true);
     if (!v->has_cgroup)
         return;
     const struct lw_rec_kernel_cgroup *c = &v->cg;
@@ -246,7 +255,8 @@ const struct lw_wf_line *lw_waterfall_largest(const struct lw_waterfall *w)
     const struct lw_wf_line *best = NULL;
     for (size_t i = 0; i < w->n; i++) {
         const struct lw_wf_line *l = &w->line[i];
-        if (l->part && l->bytes != NA && l->bytes > 0 && (!best || l->bytes > best->bytes))
+        if (l->part && l->bytes != NA && l->rank_bytes > 0 &&
+            (!best || l->rank_bytes > best->rank_bytes))
             best = l;
     }
     return best;

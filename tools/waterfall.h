@@ -45,6 +45,8 @@ struct lw_wf_line {
     const char *label; /* text label */
     uint64_t bytes;    /* LW_VALUE_NA: not available */
     bool part;         /* a part of memory (heap, idle, ...), not a total (rss, cgroup) */
+    uint64_t rank_bytes; /* what "the largest part" compares: bytes, except for the page cache
+                          * (mapped-only files, the program's code and libraries, left out) */
     char note[768];
 };
 

@@ -203,3 +203,28 @@ Test(waterfall, compare_two_snapshots)
     lw_reader_free(a);
     fx_free(&b);
 }
+
+/* The program's code and libraries (files only mapped) are page cache too,
+ * but they do not make the page cache "the largest part": a small program
+ * would otherwise be told its libc is the problem. */
+Test(waterfall, mapped_only_files_do_not_make_the_largest_part)
+{
+    struct lw_snapshot *s = kernel_snapshot();
+    struct lw_kview v;
+    struct lw_waterfall w;
+    lw_kview_from_snapshot(s, &v);
+    lw_waterfall_build(&v, &w);
+    cr_assert_str_eq(lw_waterfall_largest(&w)->name, "page_cache"); /* the open log */
+    struct lw_snap_page_cache pcs[8];
+    cr_assert_leq(v.npc, 8);
+    memcpy(pcs, v.pc, v.npc * sizeof pcs[0]);
+    for (size_t i = 0; i < v.npc; i++)
+        pcs[i].rec.flags = LW_PC_MAPPED;
+    v.pc = pcs;
+    lw_waterfall_build(&v, &w);
+    const struct lw_wf_line *pc = lw_waterfall_find(&w, "page_cache");
+    cr_assert_eq(pc->bytes, 256 * MiB + 10 * MiB + 1835008, "still shown in full");
+    cr_assert_eq(pc->rank_bytes, 0);
+    cr_assert_str_neq(lw_waterfall_largest(&w)->name, "page_cache");
+    lw_reader_free(s);
+}
