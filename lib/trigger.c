@@ -157,9 +157,15 @@ static void *writer_main(void *arg)
     uint64_t every = lw_state.cfg.interval_ns;
     uint64_t next = every ? lw_sys_monotonic_ns() + every : 0;
     for (;;) {
-        /* busy before taking the request: exit waits for what we took */
+        /* busy before taking the request: exit waits for what we took.
+         * Then exit_written: both seq_cst, so either exit sees us busy and
+         * waits, or we see it began and write nothing after its snapshot
+         * (the exit snapshot is the process's last) but a handed-over heap
+         * threshold, whose thread waits for it. */
         atomic_store(&writer_busy, 1);
-        uint32_t r = atomic_exchange(&req, 0);
+        bool exiting = atomic_load(&exit_written);
+        uint32_t r = exiting ? atomic_fetch_and(&req, ~REQ_HEAP) & REQ_HEAP
+                             : atomic_exchange(&req, 0);
         if (r & REQ_SIGNAL)
             lw_snapshot_write(LW_TRIGGER_SIGNAL, NULL, 0);
         if (r & REQ_HEAP) {
@@ -168,7 +174,7 @@ static void *writer_main(void *arg)
             lw_sys_futex_wake(&heap_done, 1 << 30);
         }
         uint64_t now = lw_sys_monotonic_ns();
-        if (every && now >= next) {
+        if (every && now >= next && !exiting) {
             lw_snapshot_write(LW_TRIGGER_INTERVAL, NULL, 0);
             now = lw_sys_monotonic_ns();
             while (next <= now)
@@ -180,6 +186,14 @@ static void *writer_main(void *arg)
         /* Wake at the next tick of the allocation clock to publish it (the
          * hot path then reads no clock), or at the next interval. */
         uint64_t wait = lw_age_publish();
+        if (exiting) {
+            /* Only a handed-over heap threshold is ours now; a signal
+             * request left in req is the exiting thread's to serve. */
+            uint32_t cur = atomic_load(&req);
+            if (!(cur & REQ_HEAP))
+                lw_sys_futex_wait(&req, cur, wait);
+            continue;
+        }
         if (every && next - now < wait)
             wait = next > now ? next - now : 1;
         if (!atomic_load(&req))
