@@ -34,8 +34,7 @@ static int open_ro(const char *path, int extra)
     return (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | extra, 0);
 }
 
-/* Whole (small) file into buf[0..cap); -1 if it cannot be opened or read. */
-static ssize_t read_small(const char *path, char *buf, size_t cap)
+ssize_t lw_kernel_read_file(const char *path, char *buf, size_t cap)
 {
     int fd = open_ro(path, 0);
     if (fd < 0)
@@ -199,9 +198,9 @@ int lw_kernel_read_proc(const char *procdir, struct lw_rec_kernel_proc *p, char 
     char path[256];
     size_t half = cap / 2;
     path2(path, sizeof path, procdir, "/smaps_rollup");
-    ssize_t rl = read_small(path, buf, half);
+    ssize_t rl = lw_kernel_read_file(path, buf, half);
     path2(path, sizeof path, procdir, "/status");
-    ssize_t sl = read_small(path, buf + half, cap - half);
+    ssize_t sl = lw_kernel_read_file(path, buf + half, cap - half);
     lw_kernel_proc_parse(rl >= 0 ? buf : NULL, rl >= 0 ? (size_t)rl : 0,
                          sl >= 0 ? buf + half : NULL, sl >= 0 ? (size_t)sl : 0, p);
     return (rl >= 0 ? 1 : 0) | (sl >= 0 ? 2 : 0);
@@ -438,7 +437,7 @@ static uint64_t read_u64_file(const char *dir, const char *name, char *buf, size
 {
     char path[1100];
     path2(path, sizeof path, dir, name);
-    ssize_t n = read_small(path, buf, cap < 64 ? cap : 64);
+    ssize_t n = lw_kernel_read_file(path, buf, cap < 64 ? cap : 64);
     if (is_max)
         *is_max = false;
     if (n <= 0)
@@ -465,7 +464,7 @@ static void read_fields(const char *dir, const char *name, char *buf, size_t cap
 {
     char path[1100];
     path2(path, sizeof path, dir, name);
-    ssize_t len = read_small(path, buf, cap);
+    ssize_t len = lw_kernel_read_file(path, buf, cap);
     if (len > 0)
         lw_kernel_parse_fields(buf, (size_t)len, f, n);
 }

@@ -38,6 +38,11 @@ void lw_kernel_proc_parse(const char *rollup, size_t rollup_len, const char *sta
  * bitmask: 1 smaps_rollup read, 2 status read (0: nothing; *p all NA). */
 int lw_kernel_read_proc(const char *procdir, struct lw_rec_kernel_proc *p, char *buf, size_t cap);
 
+/* A whole (small) file into buf[0..cap), without stdio and without an
+ * open the hooks could see: bytes read, or -1 if it cannot be opened or
+ * read. Used by the library's own /proc reads too. */
+ssize_t lw_kernel_read_file(const char *path, char *buf, size_t cap);
+
 /* Where a process's memory cgroup lives. */
 struct lw_cgroup_loc {
     int version;     /* 1 or 2; 0: none found */

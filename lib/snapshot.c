@@ -26,6 +26,7 @@
 #include "../include/lw_format.h"
 #include "kernel_snap.h"
 #include "age.h"
+#include "kernel.h"
 #include "log.h"
 #include "lw.h"
 #include "modules.h"
@@ -172,7 +173,7 @@ static void write_process(struct lw_out *o, uint32_t trigger, uint32_t the_seq)
     ssize_t cl = 0;
     uint32_t flags = 0;
     if (lw_state.cfg.cmdline) {
-        cl = lw_sys_read_file("/proc/self/cmdline", cmdline_buf, CMDLINE_BUF);
+        cl = lw_kernel_read_file("/proc/self/cmdline", cmdline_buf, CMDLINE_BUF);
         if (cl < 0)
             cl = 0;
         while (cl > 0 && cmdline_buf[cl - 1] == '\0')
@@ -345,7 +346,7 @@ static void build_name(struct lw_strbuf *b, uint32_t trigger, uint32_t the_seq, 
     /* The process's name (its main thread's), not this thread's: the writer
      * thread is called "leakwatch". */
     char comm[17] = {0};
-    ssize_t n = lw_sys_read_file("/proc/self/comm", comm, sizeof comm - 1);
+    ssize_t n = lw_kernel_read_file("/proc/self/comm", comm, sizeof comm - 1);
     if (n > 0) {
         comm[n] = '\0';
         if (comm[n - 1] == '\n')

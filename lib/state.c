@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kernel.h"
 #include "log.h"
 #include "region.h"
 #include "sample.h"
@@ -25,7 +26,7 @@ bool lw_core_membarrier_ok;
 static bool no_seccomp_filter(void)
 {
     char buf[4096];
-    ssize_t n = lw_sys_read_file("/proc/self/status", buf, sizeof buf - 1);
+    ssize_t n = lw_kernel_read_file("/proc/self/status", buf, sizeof buf - 1);
     if (n <= 0)
         return false;
     buf[n] = '\0';
@@ -77,7 +78,7 @@ bool lw_core_init(char **envp)
     if (envp) {
         lw_config_load(&lw_state.cfg, env_from_list, envp, envp, config_err, NULL);
     } else {
-        ssize_t n = lw_sys_read_file("/proc/self/environ", env_buf, sizeof env_buf - 1);
+        ssize_t n = lw_kernel_read_file("/proc/self/environ", env_buf, sizeof env_buf - 1);
         env_len = n > 0 ? (size_t)n : 0;
         env_buf[env_len] = '\0';
         lw_config_load(&lw_state.cfg, env_from_buf, NULL, NULL, config_err, NULL);

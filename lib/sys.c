@@ -138,21 +138,3 @@ void lw_mutex_unlock(lw_mutex_t *m)
     if (atomic_exchange_explicit(&m->word, 0, memory_order_release) == 2)
         lw_sys_futex_wake(&m->word, 1);
 }
-
-ssize_t lw_sys_read_file(const char *path, char *buf, size_t cap)
-{
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    size_t got = 0;
-    while (got < cap) {
-        ssize_t n = read(fd, buf + got, cap - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    return (ssize_t)got;
-}

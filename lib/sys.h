@@ -48,8 +48,4 @@ void lw_mutex_lock(lw_mutex_t *m);
 void lw_mutex_unlock(lw_mutex_t *m);
 static inline void lw_mutex_reset(lw_mutex_t *m) { __atomic_store_n((uint32_t *)&m->word, 0, __ATOMIC_RELAXED); }
 
-/* Read a whole small file (e.g. /proc/self/cmdline) into buf; returns
- * bytes read or -1. No allocation. */
-ssize_t lw_sys_read_file(const char *path, char *buf, size_t cap);
-
 #endif

@@ -40,6 +40,7 @@
 
 #include "../include/lw_format.h"
 #include "age.h"
+#include "kernel.h"
 #include "log.h"
 #include "lw.h"
 #include "region.h"
@@ -69,7 +70,7 @@ static __thread bool fork_took_region; /* initial-exec via -ftls-model */
 static long count_threads(void)
 {
     char b[1024];
-    ssize_t n = lw_sys_read_file("/proc/self/stat", b, sizeof b - 1);
+    ssize_t n = lw_kernel_read_file("/proc/self/stat", b, sizeof b - 1);
     if (n <= 0)
         return 0;
     b[n] = '\0';
