@@ -33,30 +33,10 @@ static char *folded(const char *value, int want_status, char **err)
     return out;
 }
 
-static void golden(const char *name, const char *got)
-{
-    const char *src = getenv("LW_TEST_SRCDIR");
-    cr_assert_not_null(src, "LW_TEST_SRCDIR not set");
-    char *gdir = lwt_path(src, "golden");
-    char *path = lwt_path(gdir, name);
-    if (getenv("LW_UPDATE_GOLDEN")) {
-        FILE *f = fopen(path, "w");
-        cr_assert_not_null(f);
-        fputs(got, f);
-        fclose(f);
-    }
-    char *want = lwt_read(path, NULL);
-    cr_assert_not_null(want, "missing golden file %s (LW_UPDATE_GOLDEN=1 creates it)", path);
-    cr_assert_str_eq(got, want, "output differs from %s", path);
-    free(want);
-    free(path);
-    free(gdir);
-}
-
 Test(folded, golden_inuse_bytes_default, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     char *out = folded(NULL, 0, NULL);
-    golden("folded.inuse_bytes.txt", out);
+    lwt_golden("folded.inuse_bytes.txt", out);
     /* Root first: stack 1 is recorded innermost first (demo+0x1234,
      * libfake+0x2abc, demo+0x1100), so it prints reversed. */
     cr_assert(strstr(out, "demo+0x1100;libfake.so.1+0x2abc;demo+0x1234 4194304\n"), "%s", out);
@@ -73,13 +53,13 @@ Test(folded, golden_inuse_bytes_default, .init = lwt_dir_setup, .fini = lwt_dir_
 Test(folded, golden_other_values, .init = lwt_dir_setup, .fini = lwt_dir_teardown)
 {
     char *out = folded("alloc_bytes", 0, NULL);
-    golden("folded.alloc_bytes.txt", out);
+    lwt_golden("folded.alloc_bytes.txt", out);
     cr_assert(strstr(out, "demo+0x1100;libfake.so.1+0x2abc;demo+0x1234 8388608\n"), "%s", out);
     /* Stack 5 allocated 512 bytes and freed them all: present here only. */
     cr_assert(strstr(out, "demo+0x2000 512\n"), "%s", out);
     free(out);
     out = folded("inuse_objects", 0, NULL);
-    golden("folded.inuse_objects.txt", out);
+    lwt_golden("folded.inuse_objects.txt", out);
     cr_assert(strstr(out, "demo+0x1100;libfake.so.1+0x2abc;demo+0x1234 4\n"), "%s", out);
     free(out);
     out = folded("alloc_objects", 0, NULL);
