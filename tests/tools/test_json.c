@@ -13,6 +13,7 @@
 #include "json.h"
 #include "output.h"
 #include "reader.h"
+#include "render.h"
 #include "testutil.h"
 
 static char *escaped(const char *s, size_t n)
@@ -127,27 +128,7 @@ Test(json, compact_mode)
  * do not exist (so: addresses and module paths only). */
 static char *fixture_report(size_t top)
 {
-    struct fx_buf b;
-    char err[LW_READER_ERRLEN];
-    fx_standard(&b);
-    struct lw_snapshot *s = lw_reader_parse(b.data, b.len, "demo.lwsnap", err);
-    cr_assert_not_null(s, "%s", err);
-    size_t n;
-    struct lw_ranked *rk = lw_analysis_rank(s, &n);
-    struct lw_sym_options so = {.quiet = true};
-    lw_sym_t *sym = lw_sym_new(s, &so);
-    struct lw_report r = {.path = "demo.lwsnap", .snap = s, .stacks = rk, .nstacks = n,
-                          .top = top, .sym = sym};
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    cr_assert_eq(lw_output_json.write(f, &r), 0);
-    fclose(f);
-    lw_sym_free(sym);
-    free(rk);
-    lw_reader_free(s);
-    fx_free(&b);
-    return buf;
+    return lwt_render_standard(&lw_output_json, top, NULL);
 }
 
 Test(json, report_has_schema_values)

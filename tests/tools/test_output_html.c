@@ -19,30 +19,12 @@
 #include "output.h"
 #include "progress.h"
 #include "reader.h"
+#include "render.h"
 #include "testutil.h"
 
 static char *render(const struct lw_output *fmt)
 {
-    struct fx_buf b;
-    char err[LW_READER_ERRLEN];
-    fx_standard(&b);
-    struct lw_snapshot *s = lw_reader_parse(b.data, b.len, "demo.lwsnap", err);
-    cr_assert_not_null(s, "%s", err);
-    size_t n;
-    struct lw_ranked *rk = lw_analysis_rank(s, &n);
-    struct lw_sym_options so = {.quiet = true};
-    lw_sym_t *sym = lw_sym_new(s, &so);
-    struct lw_report r = {.path = "demo.lwsnap", .snap = s, .stacks = rk, .nstacks = n, .sym = sym};
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    cr_assert_eq(fmt->write(f, &r), 0);
-    fclose(f);
-    lw_sym_free(sym);
-    free(rk);
-    lw_reader_free(s);
-    fx_free(&b);
-    return buf;
+    return lwt_render_standard(fmt, 0, NULL);
 }
 
 static char *minify(const char *json)

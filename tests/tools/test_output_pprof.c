@@ -16,6 +16,7 @@
 #include "output.h"
 #include "pb.h"
 #include "reader.h"
+#include "render.h"
 
 Test(pb, varints_and_fields)
 {
@@ -127,25 +128,8 @@ struct profile {
 
 static struct profile load(void)
 {
-    struct fx_buf b;
-    char err[LW_READER_ERRLEN];
-    fx_standard(&b);
-    struct lw_snapshot *s = lw_reader_parse(b.data, b.len, "demo.lwsnap", err);
-    cr_assert_not_null(s, "%s", err);
-    size_t n;
-    struct lw_ranked *rk = lw_analysis_rank(s, &n);
-    struct lw_sym_options so = {.quiet = true};
-    lw_sym_t *sym = lw_sym_new(s, &so);
-    struct lw_report r = {.path = "demo.lwsnap", .snap = s, .stacks = rk, .nstacks = n, .sym = sym};
-    char *gz = NULL;
     size_t gzlen = 0;
-    FILE *f = open_memstream(&gz, &gzlen);
-    cr_assert_eq(lw_output_pprof.write(f, &r), 0);
-    fclose(f);
-    lw_sym_free(sym);
-    free(rk);
-    lw_reader_free(s);
-    fx_free(&b);
+    char *gz = lwt_render_standard(&lw_output_pprof, 0, &gzlen);
 
     cr_assert_eq((uint8_t)gz[0], 0x1f);
     cr_assert_eq((uint8_t)gz[1], 0x8b);
