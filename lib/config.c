@@ -364,8 +364,11 @@ int lw_config_load(struct lw_config *c, lw_config_get_fn get, void *get_arg, cha
             c->unwind = LW_UNWIND_LIBUNWIND;
         } else if (!strcmp(v, "fp")) {
             c->unwind = LW_UNWIND_FP;
+        } else if (!strcmp(v, "libunwind-uncached")) {
+            c->unwind = LW_UNWIND_UNCACHED;
         } else {
-            report(err, err_arg, "UNWIND", v, "must be libunwind or fp; using libunwind");
+            report(err, err_arg, "UNWIND", v,
+                   "must be libunwind, libunwind-uncached or fp; using libunwind");
             problems++;
         }
     }

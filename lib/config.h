@@ -37,7 +37,7 @@
       "0: record every allocation; N (K/M/G suffix): sample one per N bytes on average (512K for production)") \
     X(SAMPLE_SEED, INT, "0", "seed of the sampling random numbers (tests); 0: a different one per run") \
     X(UNWIND, WORD, "libunwind",                                                         \
-      "libunwind (any code), or fp: walk frame pointers (faster; only for code built with them)")
+      "libunwind (any code; stacks seen before are checked in memory, not unwound again), libunwind-uncached (every stack unwound), or fp: walk frame pointers (only for code built with them)")
 
 #define LW_SIG_OFF 0
 
@@ -63,7 +63,7 @@ struct lw_config {
     int unwind;                     /* LW_UNWIND_* */
 };
 
-enum { LW_UNWIND_LIBUNWIND = 0, LW_UNWIND_FP = 1 };
+enum { LW_UNWIND_LIBUNWIND = 0, LW_UNWIND_FP = 1, LW_UNWIND_UNCACHED = 2 };
 #define LW_SAMPLE_MAX (1ULL << 40) /* 1 TiB: larger intervals are refused */
 
 

@@ -32,6 +32,7 @@
 #include "../include/lw_format.h"
 #include "log.h"
 #include "lw.h"
+#include "stackcache.h"
 #include "state.h"
 #include "sys.h"
 
@@ -118,6 +119,7 @@ bool lw_stack_init(void)
         return false;
     atomic_store(&cur_index, ix);
     fast_gate_init();
+    lw_scache_init(); /* without it every stack is unwound */
     return true;
 }
 
@@ -437,18 +439,22 @@ static inline int fp_walk(void **buf, int want, uintptr_t fp, uintptr_t hi)
     return n;
 }
 
-/* The capture, inlined into its caller: buf[0] is the return address of
+/* The capture, inlined into its caller: raw[0] is the return address of
  * unw_backtrace into the caller itself, so a caller that is one of our
- * frames costs no unwinding step of its own (each is 10-25 ns). */
-static inline __attribute__((always_inline)) int capture_here(uintptr_t *out, int cap, int max,
-                                                              int skip, bool *truncated)
+ * frames costs no unwinding step of its own (each is 10-25 ns). The raw
+ * frames stay in raw[0..*nraw); the kept ones go to out (which may be raw
+ * itself: they only ever move down). */
+static inline __attribute__((always_inline)) int capture_here(uintptr_t *raw, int cap, uintptr_t *out,
+                                                              int max, int skip, bool *truncated,
+                                                              int *nraw)
 {
-    void **buf = (void **)out; /* unwound in place, then shifted */
-    skip += 1;                 /* buf[0] is the return into this function */
+    void **buf = (void **)raw;
+    skip += 1; /* buf[0] is the return into this function */
     int want = max + skip + OWN_MARGIN;
     if (want > cap)
         want = cap;
     *truncated = false;
+    *nraw = 0;
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0), lo = 0, hi = 0;
     bool known = stack_bounds(sp, &lo, &hi);
     int n;
@@ -463,6 +469,7 @@ static inline __attribute__((always_inline)) int capture_here(uintptr_t *out, in
         n = unw_backtrace(buf, want);
         capture_leave(gate);
     }
+    *nraw = n;
     int i = skip;
     while (i < n && (uintptr_t)buf[i] >= own_lo && (uintptr_t)buf[i] < own_hi)
         i++;
@@ -483,7 +490,8 @@ static inline __attribute__((always_inline)) int capture_here(uintptr_t *out, in
 
 LW_NOINLINE int lw_stack_capture(uintptr_t *out, int cap, int max, int skip, bool *truncated)
 {
-    return capture_here(out, cap, max, skip, truncated);
+    int nraw;
+    return capture_here(out, cap, out, max, skip, truncated, &nraw);
 }
 
 /* Stacks are identified by a 128-bit hash of (kind, frames): the index
@@ -603,13 +611,92 @@ uint32_t lw_stack_intern(uint8_t kind, const uintptr_t *frames, int n, bool trun
     return id;
 }
 
+/* Learning frame sizes steps libunwind's slow path (DWARF parsed per
+ * frame, tens of microseconds): it needs more stack than a capture. */
+#define LEARN_HEADROOM (32 * 1024)
+
+/* Teach the stack cache the size of every frame in v[0..n) (v[0] the
+ * return address of lw_stack_here, whose CFA is cfa): step libunwind from
+ * here, find the frame that returns to v[0] with its stack pointer at cfa,
+ * and from there each frame's size is the next frame's stack pointer minus
+ * its own. Frames it cannot place become BAD, so no stack asks twice. */
+static LW_COLD void learn_sizes(uintptr_t cfa, const uintptr_t *v, int n)
+{
+    void *gate = capture_enter();
+    if (gate) {
+        unw_context_t uc;
+        unw_cursor_t cur;
+        if (unw_getcontext(&uc) == 0 && unw_init_local(&cur, &uc) == 0) {
+            int k = -1; /* index in v of the current frame, once found */
+            unw_word_t prev_sp = 0;
+            for (int steps = 0; steps < n + 8; steps++) {
+                unw_word_t ip, sp;
+                if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || unw_get_reg(&cur, UNW_REG_SP, &sp) < 0)
+                    break;
+                if (k >= 0) {
+                    lw_scache_learned(v[k], sp - prev_sp); /* v[k]'s CFA is this frame's sp */
+                    if (++k >= n - 1 || ip != v[k])
+                        break; /* the last frame's size is never needed */
+                } else if (ip == v[0] && sp == cfa) {
+                    k = 0;
+                }
+                prev_sp = sp;
+                if (unw_step(&cur) <= 0)
+                    break;
+            }
+        }
+        capture_leave(gate);
+    }
+    for (int i = 0; i < n - 1; i++)
+        if (lw_scache_frame_size(v[i]) == LW_SCACHE_UNKNOWN)
+            lw_scache_learned(v[i], 0); /* BAD */
+}
+
+/* A stack libunwind just gave: into the thread's cache, learning the frame
+ * sizes it needs first (once per frame, process-wide). */
+static LW_COLD void cache_fill(uintptr_t cfa, uint32_t tag, const uintptr_t *raw, int nraw,
+                               uint32_t id)
+{
+    uintptr_t lo, hi;
+    if (nraw < 2 || !stack_bounds(cfa, &lo, &hi))
+        return;
+    const uintptr_t *v = raw + 1; /* raw[0] lies in lw_stack_here itself */
+    int n = nraw - 1;
+    if (lw_scache_add(cfa, tag, v, n, id, hi) == LW_SCACHE_NEED_SIZES &&
+        cfa - lo >= LEARN_HEADROOM) {
+        learn_sizes(cfa, v, n);
+        lw_scache_add(cfa, tag, v, n, id, hi);
+    }
+}
+
 LW_NOINLINE uint32_t lw_stack_here(uint8_t kind, int max, int skip)
 {
-    uintptr_t frames[max + skip + 1 + LW_STACK_SLACK]; /* sized by the depth option */
+    /* A stack seen before on this thread, with every return address where
+     * it was: its id without unwinding (stackcache.c says why that is the
+     * stack libunwind would give). */
+    uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
+    uint32_t tag = lw_scache_tag(kind, max, skip);
+    bool cached = lw_state.cfg.unwind == LW_UNWIND_LIBUNWIND && lw_scache_on();
+    if (cached) {
+        uintptr_t lo, hi;
+        if (LW_UNLIKELY(!stack_bounds(cfa, &lo, &hi))) {
+            cached = false; /* a stack of unknown bounds (a coroutine's): never read */
+        } else {
+            uint32_t id = lw_scache_find(cfa, (uintptr_t)__builtin_return_address(0), tag, hi);
+            if (LW_LIKELY(id))
+                return id;
+        }
+    }
+    uintptr_t raw[max + skip + 1 + LW_STACK_SLACK]; /* sized by the depth option */
+    uintptr_t frames[max];
     bool truncated = false;
+    int nraw;
     /* capture_here's frame is this function's own: skip as given. */
-    int n = capture_here(frames, (int)(sizeof frames / sizeof frames[0]), max, skip, &truncated);
-    return lw_stack_intern(kind, frames, n, truncated);
+    int n = capture_here(raw, (int)(sizeof raw / sizeof raw[0]), frames, max, skip, &truncated, &nraw);
+    uint32_t id = lw_stack_intern(kind, frames, n, truncated);
+    if (cached && id)
+        cache_fill(cfa, tag, raw, nraw, id);
+    return id;
 }
 
 struct lw_stack_counters *lw_stack_counters(uint32_t id)

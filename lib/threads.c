@@ -22,6 +22,7 @@
 #include "lw.h"
 #include "snapshot.h"
 #include "stack.h"
+#include "stackcache.h"
 #include "state.h"
 #include "sys.h"
 #include "trigger.h"
@@ -102,6 +103,7 @@ static void on_exit_thread(void *p)
         lw_stack_account_free(r->stack, r->stack_size, 1);
     my_rec = 0;
     release(r);
+    lw_scache_thread_exit();
     lw_tls.guard = g;
 }
 

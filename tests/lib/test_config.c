@@ -182,5 +182,8 @@ Test(config, sample_sizes_and_unwind)
     cr_assert_eq(load(&c, env), 2);
     cr_assert_eq(c.unwind, LW_UNWIND_LIBUNWIND);
     cr_assert(strstr(msgs[0], "SAMPLE_SEED"), "%s", msgs[0]);
-    cr_assert(strstr(msgs[1], "libunwind or fp"), "%s", msgs[1]);
+    cr_assert(strstr(msgs[1], "libunwind, libunwind-uncached or fp"), "%s", msgs[1]);
+    char *uncached[] = {"LEAKWATCH_UNWIND=libunwind-uncached", NULL};
+    cr_assert_eq(load(&c, uncached), 0, "%s", msgs[0]);
+    cr_assert_eq(c.unwind, LW_UNWIND_UNCACHED);
 }

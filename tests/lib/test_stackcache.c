@@ -1,0 +1,240 @@
+/* The stack cache: the frame-size map (learned, BAD on a second size or a
+ * misplaced frame), entries checked against a stack built in an array
+ * (every return address re-read, nothing read at or above hi, the least
+ * recently used way replaced, nothing after thread exit), and real
+ * captures through lw_stack_here: the same ids with and without it. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "../../include/lw_format.h"
+#include "lw.h"
+#include "stack.h"
+#include "stackcache.h"
+
+/* A fake stack: the capture's CFA at mem[16], so its return address v[0]
+ * at mem[15]; frame sizes 32 and 48 put v[1] at mem[19], v[2] at mem[25]. */
+static uintptr_t mem[512];
+#define CFA ((uintptr_t)&mem[16])
+#define HI ((uintptr_t)&mem[512])
+static const uintptr_t v[3] = {0x401000, 0x402000, 0x403000};
+#define TAG lw_scache_tag(LW_KIND_HEAP, 64, 0)
+
+static void init(void)
+{
+    cr_assert(lw_scache_init());
+    memset(mem, 0, sizeof mem);
+    mem[15] = v[0];
+    mem[19] = v[1];
+    mem[25] = v[2];
+}
+
+TestSuite(stackcache, .init = init);
+
+static void learn_both(void)
+{
+    lw_scache_learned(v[0], 32);
+    lw_scache_learned(v[1], 48);
+}
+
+Test(stackcache, sizes_are_learned_once_then_used)
+{
+    cr_assert_eq(lw_scache_frame_size(v[0]), LW_SCACHE_UNKNOWN);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 7, HI), LW_SCACHE_NEED_SIZES);
+    learn_both();
+    cr_assert_eq(lw_scache_frame_size(v[0]), 32);
+    cr_assert_eq(lw_scache_frame_size(v[1]), 48);
+    lw_scache_learned(v[0], 32); /* the same size again: still good */
+    cr_assert_eq(lw_scache_frame_size(v[0]), 32);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 7, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 7);
+    /* another capture site, kind or depth, or another stack pointer: not it */
+    cr_assert_eq(lw_scache_find(CFA, v[0] + 1, TAG, HI), 0);
+    cr_assert_eq(lw_scache_find(CFA, v[0], lw_scache_tag(LW_KIND_MMAP, 64, 0), HI), 0);
+    cr_assert_eq(lw_scache_find(CFA, v[0], lw_scache_tag(LW_KIND_HEAP, 32, 0), HI), 0);
+    cr_assert_eq(lw_scache_find(CFA + 8, v[0], TAG, HI), 0);
+    struct lw_scache_stats st;
+    lw_scache_stats(&st);
+    cr_assert_eq(st.hits, 1);
+    cr_assert_eq(st.misses, 4);
+    cr_assert_eq(st.added, 1);
+    cr_assert_eq(st.sizes_known, 2);
+}
+
+Test(stackcache, every_return_address_is_checked)
+{
+    learn_both();
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_ADDED);
+    mem[25] = v[2] + 4; /* the outermost frame differs: another stack */
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0);
+    mem[25] = v[2];
+    mem[19] = v[1] + 4;
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0);
+    mem[19] = v[1];
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 9);
+}
+
+Test(stackcache, nothing_is_read_at_or_above_hi)
+{
+    learn_both();
+    /* v[2]'s address is mem[25]: a stack ending there cannot hold it */
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, (uintptr_t)&mem[25]), LW_SCACHE_REFUSED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, (uintptr_t)&mem[25]), 0);
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, (uintptr_t)&mem[26]), 9);
+}
+
+Test(stackcache, two_sizes_make_a_frame_bad_for_good)
+{
+    lw_scache_learned(v[0], 32);
+    lw_scache_learned(v[0], 40); /* alloca: the frame changed size */
+    cr_assert_eq(lw_scache_frame_size(v[0]), LW_SCACHE_BAD);
+    lw_scache_learned(v[0], 32);
+    cr_assert_eq(lw_scache_frame_size(v[0]), LW_SCACHE_BAD);
+    lw_scache_learned(v[1], 48);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0);
+}
+
+Test(stackcache, a_size_that_misplaces_the_next_frame_becomes_bad)
+{
+    lw_scache_learned(v[0], 40); /* puts v[1] at mem[20], where it is not */
+    lw_scache_learned(v[1], 48);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
+    cr_assert_eq(lw_scache_frame_size(v[0]), LW_SCACHE_BAD);
+    cr_assert_eq(lw_scache_frame_size(v[1]), 48);
+}
+
+Test(stackcache, impossible_sizes_are_bad)
+{
+    lw_scache_learned(0x500000, 0);
+    lw_scache_learned(0x500010, 12);
+    lw_scache_learned(0x500020, 70000);
+    lw_scache_learned(0x500030, 65528);
+    cr_assert_eq(lw_scache_frame_size(0x500000), LW_SCACHE_BAD);
+    cr_assert_eq(lw_scache_frame_size(0x500010), LW_SCACHE_BAD);
+    cr_assert_eq(lw_scache_frame_size(0x500020), LW_SCACHE_BAD);
+    cr_assert_eq(lw_scache_frame_size(0x500030), 65528);
+}
+
+Test(stackcache, a_cfa_that_does_not_hold_the_return_address_turns_it_off)
+{
+    learn_both();
+    mem[15] = 0;
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
+    cr_assert(!lw_scache_on());
+    mem[15] = v[0];
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
+}
+
+Test(stackcache, too_deep_is_refused)
+{
+    uintptr_t w[LW_SCACHE_FRAMES + 2] = {v[0]};
+    cr_assert_eq(lw_scache_add(CFA, TAG, w, LW_SCACHE_FRAMES + 2, 9, HI), LW_SCACHE_REFUSED);
+}
+
+Test(stackcache, the_least_recently_used_way_goes)
+{
+    /* Five stacks that share cfa, return address and tag (one set of four
+     * ways), differing in v[1]. */
+    lw_scache_learned(v[0], 32);
+    for (uintptr_t k = 0; k < 5; k++) {
+        uintptr_t w[2] = {v[0], v[1] + k * 16};
+        mem[19] = w[1];
+        cr_assert_eq(lw_scache_add(CFA, TAG, w, 2, (uint32_t)(100 + k), HI), LW_SCACHE_ADDED);
+        if (k == 1) { /* use the first again: the second is now the oldest */
+            mem[19] = v[1];
+            cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 100);
+        }
+    }
+    uint32_t want[5] = {100, 0, 102, 103, 104};
+    for (uintptr_t k = 0; k < 5; k++) {
+        mem[19] = v[1] + k * 16;
+        cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), want[k], "stack %lu", (unsigned long)k);
+    }
+}
+
+static void *exiting_thread(void *arg)
+{
+    (void)arg;
+    learn_both();
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 9);
+    lw_scache_thread_exit();
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
+    return NULL;
+}
+
+Test(stackcache, nothing_after_thread_exit_and_caches_are_per_thread)
+{
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, exiting_thread, NULL), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    /* that thread's entry was its own: this thread has none */
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0);
+    struct lw_scache_stats st;
+    lw_scache_stats(&st);
+    cr_assert_eq(st.hits, 1, "the exiting thread's hit is counted");
+}
+
+/* ---- real captures ---- */
+static __attribute__((noinline)) uint32_t here(void)
+{
+    uint32_t id = lw_stack_here(LW_KIND_HEAP, 64, 0);
+    __asm__ volatile("" ::: "memory"); /* no tail call */
+    return id;
+}
+
+static __attribute__((noinline)) uint32_t via_a(void)
+{
+    uint32_t id = here();
+    __asm__ volatile("" ::: "memory");
+    return id;
+}
+
+static __attribute__((noinline)) uint32_t via_b(void)
+{
+    uint32_t id = here();
+    __asm__ volatile("" ::: "memory");
+    return id;
+}
+
+static __attribute__((noinline)) void both(uint32_t *a, uint32_t *b)
+{
+    *a = via_a();
+    *b = via_b();
+    __asm__ volatile("" ::: "memory");
+}
+
+Test(stackcache, real_captures_give_the_ids_libunwind_gives)
+{
+    cr_assert(lw_stack_init());
+    atomic_store(&lw_state.init, LW_READY); /* lets the capture learn the stack's bounds */
+    uint32_t a[2], b[2];
+    for (int mode = 0; mode < 2; mode++) {
+        lw_state.cfg.unwind = mode ? LW_UNWIND_LIBUNWIND : LW_UNWIND_UNCACHED;
+        /* interleaved: the two share cfa and return address. One call
+         * site for both() (a branch in this loop could be peeled off into
+         * a second call site, a second stack). */
+        uint32_t x[21], y[21];
+        for (int i = 0; i < 21; i++)
+            both(&x[i], &y[i]);
+        a[mode] = x[0];
+        b[mode] = y[0];
+        for (int i = 1; i < 21; i++) {
+            cr_assert_eq(x[i], a[mode], "mode %d call %d: %u, first %u", mode, i, x[i], a[mode]);
+            cr_assert_eq(y[i], b[mode], "mode %d call %d: %u, first %u", mode, i, y[i], b[mode]);
+        }
+        cr_assert_neq(a[mode], 0);
+        cr_assert_neq(a[mode], b[mode], "two call paths, two stacks");
+    }
+    cr_assert_eq(a[1], a[0], "the cached capture interned the same frames");
+    cr_assert_eq(b[1], b[0]);
+    struct lw_scache_stats st;
+    lw_scache_stats(&st);
+    cr_assert_geq(st.hits, 40, "hits %lu misses %lu added %lu refused %lu", (unsigned long)st.hits,
+                  (unsigned long)st.misses, (unsigned long)st.added, (unsigned long)st.refused);
+    cr_assert_geq(st.sizes_known, 3);
+}
