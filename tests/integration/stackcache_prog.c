@@ -52,29 +52,23 @@ static NOINLINE void leaf(unsigned path, int raise_it)
     __asm__ volatile("" ::: "memory");
 }
 
+static NOINLINE void step_a(unsigned path, int level, int raise_it);
 static NOINLINE void step_b(unsigned path, int level, int raise_it);
 
-static NOINLINE void step_a(unsigned path, int level, int raise_it)
-{
-    if (level == LEVELS)
-        leaf(path, raise_it);
-    else if ((path >> level) & 1)
-        step_a(path, level + 1, raise_it);
-    else
-        step_b(path, level + 1, raise_it);
-    __asm__ volatile("" ::: "memory");
-}
-
-static NOINLINE void step_b(unsigned path, int level, int raise_it)
-{
-    if (level == LEVELS)
-        leaf(path, raise_it);
-    else if ((path >> level) & 1)
-        step_a(path, level + 1, raise_it);
-    else
-        step_b(path, level + 1, raise_it);
-    __asm__ volatile("" ::: "memory");
-}
+/* Two functions, one body: the same frame, different return addresses. */
+#define STEP(name)                                                                                 \
+    static NOINLINE void name(unsigned path, int level, int raise_it)                              \
+    {                                                                                              \
+        if (level == LEVELS)                                                                       \
+            leaf(path, raise_it);                                                                  \
+        else if ((path >> level) & 1)                                                              \
+            step_a(path, level + 1, raise_it);                                                     \
+        else                                                                                       \
+            step_b(path, level + 1, raise_it);                                                     \
+        __asm__ volatile("" ::: "memory");                                                         \
+    }
+STEP(step_a)
+STEP(step_b)
 
 static NOINLINE void with_alloca(unsigned path, unsigned round)
 {
