@@ -24,6 +24,20 @@
 #define LW_PAGE 4096u
 #define LW_MAX_DEPTH 256
 
+/* Add v to a counter that only this thread writes (other threads may read
+ * it, with acquire loads). One instruction without a lock prefix: a signal
+ * handler on this thread that adds to the same counter between our load
+ * and store cannot exist, so no update is lost. On x86-64 the asm is a
+ * compiler barrier and the CPU keeps stores in order: a release store. */
+static inline void lw_own_add(_Atomic uint64_t *c, uint64_t v)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("addq %1, %0" : "+m"(*(uint64_t *)c) : "er"(v) : "memory");
+#else
+    atomic_fetch_add_explicit(c, v, memory_order_release);
+#endif
+}
+
 /* Per-thread state: 40 bytes of initial-exec TLS. `guard` is set while the
  * thread runs leakwatch code (unwinder, writer, our own bookkeeping): hooks
  * reached then pass straight through. `in_alloc` is set while the thread is

@@ -79,8 +79,7 @@ static inline void lw_tally_add(struct lw_tally *t, size_t off, uint64_t v)
     if (LW_UNLIKELY(t == lw_sample_shared))
         atomic_fetch_add_explicit(c, v, memory_order_release);
     else
-        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
-                              memory_order_release);
+        lw_own_add(c, v); /* unguarded path: a load and a store could lose a signal handler's add */
 }
 
 /* Count an allocation of s usable bytes in this thread's totals. */

@@ -239,18 +239,13 @@ static void write_stacks(struct lw_out *o, struct lw_rec_totals *t)
                 stacks_max = id - 1; /* too many in flight: no AGE from here on */
             continue;
         }
-        struct lw_stack_counters *c = lw_stack_counters(id);
+        struct lw_stack_totals st;
+        lw_stack_read(id, &st); /* shared counters and every thread's tally */
         struct lw_rec_stack r = {.id = id, .kind = si.kind, .flags = si.flags, .nframes = si.nframes};
-        r.free_bytes = atomic_load_explicit(&c->free_bytes, memory_order_acquire);
-        r.free_objects = atomic_load_explicit(&c->free_objects, memory_order_acquire);
-        r.alloc_bytes = atomic_load_explicit(&c->alloc_bytes, memory_order_acquire);
-        r.alloc_objects = atomic_load_explicit(&c->alloc_objects, memory_order_acquire);
-        /* A free counted between our two loads may be missing its alloc
-         * only if the program freed a block it had not got yet: clamp. */
-        if (r.alloc_bytes < r.free_bytes)
-            r.alloc_bytes = r.free_bytes;
-        if (r.alloc_objects < r.free_objects)
-            r.alloc_objects = r.free_objects;
+        r.free_bytes = st.free_bytes;
+        r.free_objects = st.free_objects;
+        r.alloc_bytes = st.alloc_bytes;
+        r.alloc_objects = st.alloc_objects;
         if (si.kind == LW_KIND_HEAP) {
             t->heap_alloc_bytes += r.alloc_bytes;
             t->heap_alloc_objects += r.alloc_objects;

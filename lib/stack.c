@@ -25,6 +25,7 @@
 #include <libunwind.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -77,6 +78,25 @@ static _Atomic uint64_t dropped, unwind_failures;
 static void fast_gate_init(void);
 static uintptr_t own_lo, own_hi;
 
+/* ---- per-thread tallies ----
+ * Slot k's directory is tally_dirs[k * nchunks ...]: chunk pointers, each
+ * mapped by the slot's thread on its first count of an id in that chunk
+ * and published with release (readers load it with acquire: NULL means
+ * no counts there). A slot has one writer at a time: its thread takes it
+ * under tally_lock and gives it back under tally_lock after its last
+ * count, so the next owner's counts follow the last one's. Counts are
+ * single-instruction adds (lw_own_add: release on x86-64); readers load
+ * them with acquire, frees of every slot before allocations of every slot
+ * (the argument in lw_stack_read). */
+LW_TLS _Atomic(struct lw_stack_tally *) *lw_stack_my_tallies;
+static _Atomic(struct lw_stack_tally *) *tally_dirs; /* [LW_TALLY_SLOTS * nchunks] */
+static uint32_t nchunks;
+static _Atomic uint32_t tally_used;   /* slots ever handed out */
+static _Atomic uint64_t tally_chunks; /* chunks mapped, for the metadata figure */
+static uint32_t tally_free[LW_TALLY_SLOTS], tally_nfree; /* under tally_lock */
+static lw_mutex_t tally_lock = LW_MUTEX_INIT;
+#define CHUNK_IDS (1u << LW_TALLY_CHUNK_BITS)
+
 static struct index *index_new(uint64_t cap)
 {
     size_t len = sizeof(struct index) + cap * sizeof(struct islot);
@@ -120,6 +140,9 @@ bool lw_stack_init(void)
     atomic_store(&cur_index, ix);
     fast_gate_init();
     lw_scache_init(); /* without it every stack is unwound */
+    nchunks = (max_ids >> LW_TALLY_CHUNK_BITS) + 1;
+    /* without them every count is an atomic add on the shared counters */
+    tally_dirs = lw_sys_map((size_t)LW_TALLY_SLOTS * nchunks * sizeof *tally_dirs, true);
     return true;
 }
 
@@ -699,6 +722,92 @@ LW_NOINLINE uint32_t lw_stack_here(uint8_t kind, int max, int skip)
     return id;
 }
 
+static LW_COLD _Atomic(struct lw_stack_tally *) *tally_take(void)
+{
+    if (!tally_dirs)
+        return LW_TALLY_SHARED;
+    uint32_t k = LW_TALLY_SLOTS;
+    lw_mutex_lock(&tally_lock);
+    if (tally_nfree)
+        k = tally_free[--tally_nfree];
+    else if (atomic_load_explicit(&tally_used, memory_order_relaxed) < LW_TALLY_SLOTS)
+        k = atomic_fetch_add_explicit(&tally_used, 1, memory_order_release);
+    lw_mutex_unlock(&tally_lock);
+    return k < LW_TALLY_SLOTS ? &tally_dirs[(size_t)k * nchunks] : LW_TALLY_SHARED;
+}
+
+struct lw_stack_tally *lw_stack_own_slow(uint32_t id)
+{
+    _Atomic(struct lw_stack_tally *) *d = lw_stack_my_tallies;
+    if (!d)
+        lw_stack_my_tallies = d = tally_take();
+    if (d == LW_TALLY_SHARED || id > max_ids)
+        return NULL;
+    _Atomic(struct lw_stack_tally *) *slot = &d[id >> LW_TALLY_CHUNK_BITS];
+    struct lw_stack_tally *ch = atomic_load_explicit(slot, memory_order_relaxed);
+    if (!ch) {
+        ch = lw_sys_map(CHUNK_IDS * sizeof *ch, true);
+        if (!ch)
+            return NULL; /* this count goes to the shared counters */
+        atomic_fetch_add_explicit(&tally_chunks, 1, memory_order_relaxed);
+        atomic_store_explicit(slot, ch, memory_order_release);
+    }
+    return &ch[id & (CHUNK_IDS - 1)];
+}
+
+void lw_stack_thread_exit(void)
+{
+    _Atomic(struct lw_stack_tally *) *d = lw_stack_my_tallies;
+    lw_stack_my_tallies = LW_TALLY_SHARED;
+    if ((uintptr_t)d <= (uintptr_t)LW_TALLY_SHARED)
+        return;
+    lw_mutex_lock(&tally_lock);
+    tally_free[tally_nfree++] = (uint32_t)((size_t)(d - tally_dirs) / nchunks);
+    lw_mutex_unlock(&tally_lock);
+}
+
+/* Sum one pair of fields (byte offset off of bytes, then objects) over the
+ * shared counters and every slot's tally of id. */
+static void sum_side(uint32_t id, uint32_t slots, size_t shared_off, size_t tally_off,
+                     uint64_t *bytes, uint64_t *objects)
+{
+    const struct lw_stack_counters *c = &counters[id];
+    const _Atomic uint64_t *cb = (const _Atomic uint64_t *)((const char *)c + shared_off);
+    uint64_t b = atomic_load_explicit(&cb[0], memory_order_acquire);
+    uint64_t o = atomic_load_explicit(&cb[1], memory_order_acquire);
+    for (uint32_t k = 0; k < slots; k++) {
+        struct lw_stack_tally *ch = atomic_load_explicit(
+            &tally_dirs[(size_t)k * nchunks + (id >> LW_TALLY_CHUNK_BITS)], memory_order_acquire);
+        if (!ch)
+            continue;
+        const _Atomic uint64_t *t =
+            (const _Atomic uint64_t *)((const char *)&ch[id & (CHUNK_IDS - 1)] + tally_off);
+        b += atomic_load_explicit(&t[0], memory_order_acquire);
+        o += atomic_load_explicit(&t[1], memory_order_acquire);
+    }
+    *bytes = b;
+    *objects = o;
+}
+
+/* Frees first, everywhere: a free this reader sees (acquire on its
+ * release) happened after its block's allocation, which is then seen by
+ * the later loads of the allocation counts, whichever slot holds them. A
+ * count added while we read is simply in or out of this reading. */
+void lw_stack_read(uint32_t id, struct lw_stack_totals *out)
+{
+    uint32_t slots = tally_dirs ? atomic_load_explicit(&tally_used, memory_order_acquire) : 0;
+    if (slots > LW_TALLY_SLOTS)
+        slots = LW_TALLY_SLOTS;
+    sum_side(id, slots, offsetof(struct lw_stack_counters, free_bytes),
+             offsetof(struct lw_stack_tally, free_bytes), &out->free_bytes, &out->free_objects);
+    sum_side(id, slots, offsetof(struct lw_stack_counters, alloc_bytes),
+             offsetof(struct lw_stack_tally, alloc_bytes), &out->alloc_bytes, &out->alloc_objects);
+    if (out->alloc_bytes < out->free_bytes)
+        out->alloc_bytes = out->free_bytes;
+    if (out->alloc_objects < out->free_objects)
+        out->alloc_objects = out->free_objects;
+}
+
 struct lw_stack_counters *lw_stack_counters(uint32_t id)
 {
     return &counters[id];
@@ -739,6 +848,11 @@ void lw_stack_fork_child(void)
 {
     /* A thread that held the lock is gone; what it published is whole. */
     lw_mutex_reset(&insert_lock);
+    /* The other threads' tally slots keep their counts and are never
+     * handed out again (they are not on the free list); this thread keeps
+     * its own. A slot given back during the fork is whole (its owner had
+     * finished counting). */
+    lw_mutex_reset(&tally_lock);
     /* Only this thread exists. If it was mid-capture (fork in a signal
      * handler) its later leave finds 0 and stays there. */
     for (int i = 0; i < CAPTURE_SHARDS; i++)
@@ -769,5 +883,6 @@ uint64_t lw_stack_memory_bytes(void)
                      atomic_load(&frames_used) * sizeof(uintptr_t);
     for (struct index *ix = atomic_load(&cur_index); ix; ix = ix->older)
         bytes += ix->map_len;
+    bytes += atomic_load(&tally_chunks) * CHUNK_IDS * sizeof(struct lw_stack_tally);
     return bytes;
 }

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lw.h"
+
 #define LW_STACK_MAX_IDS ((UINT32_C(1) << 22) - 1) /* fits the table's 24-bit field */
 
 struct lw_stack_counters {
@@ -48,24 +50,85 @@ uint32_t lw_stack_intern(uint8_t kind, const uintptr_t *frames, int n, bool trun
 /* Capture + intern in one call, the hot path's entry. */
 uint32_t lw_stack_here(uint8_t kind, int max, int skip);
 
-/* Counters of id (1 <= id <= lw_stack_count()). */
+/* A stack's counts. Each thread (the first LW_TALLY_SLOTS at once) adds
+ * its own into its own tally, with no locked instruction; threads beyond
+ * them, and any thread whose tally memory could not be mapped, add to the
+ * shared counters atomically. A stack's figures are the sum of all.
+ * Every update must run under the thread's guard or in one instruction
+ * (lw_own_add), so a signal handler cannot interleave with it. */
+struct lw_stack_tally {
+    _Atomic uint64_t alloc_bytes, alloc_objects, free_bytes, free_objects;
+};
+#define LW_TALLY_SLOTS 64
+#define LW_TALLY_CHUNK_BITS 9 /* tallies of 512 ids per mapping (16 KiB) */
+
+/* This thread's tally directory: chunk pointers by id >> LW_TALLY_CHUNK_BITS.
+ * NULL: not assigned yet; LW_TALLY_SHARED: the shared counters only. */
+extern LW_TLS _Atomic(struct lw_stack_tally *) *lw_stack_my_tallies;
+#define LW_TALLY_SHARED ((_Atomic(struct lw_stack_tally *) *)1)
+
+/* This thread's tally of id, assigning a slot or mapping a chunk first;
+ * NULL: use the shared counters. */
+struct lw_stack_tally *lw_stack_own_slow(uint32_t id);
+/* The shared counters of id (1 <= id <= lw_stack_count()). */
 struct lw_stack_counters *lw_stack_counters(uint32_t id);
+
+static inline struct lw_stack_tally *lw_stack_own(uint32_t id)
+{
+    _Atomic(struct lw_stack_tally *) *d = lw_stack_my_tallies;
+    if (LW_LIKELY((uintptr_t)d > (uintptr_t)LW_TALLY_SHARED)) {
+        struct lw_stack_tally *ch =
+            atomic_load_explicit(&d[id >> LW_TALLY_CHUNK_BITS], memory_order_relaxed);
+        if (LW_LIKELY(ch != NULL))
+            return &ch[id & ((1u << LW_TALLY_CHUNK_BITS) - 1)];
+    }
+    return lw_stack_own_slow(id);
+}
+
+static inline void lw_stack_account_alloc_n(uint32_t id, uint64_t bytes, uint64_t objects)
+{
+    struct lw_stack_tally *t = lw_stack_own(id);
+    if (LW_LIKELY(t != NULL)) {
+        lw_own_add(&t->alloc_bytes, bytes);
+        lw_own_add(&t->alloc_objects, objects);
+        return;
+    }
+    struct lw_stack_counters *c = lw_stack_counters(id);
+    atomic_fetch_add_explicit(&c->alloc_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->alloc_objects, objects, memory_order_release);
+}
 
 static inline void lw_stack_account_alloc(uint32_t id, uint64_t bytes)
 {
-    struct lw_stack_counters *c = lw_stack_counters(id);
-    atomic_fetch_add_explicit(&c->alloc_bytes, bytes, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->alloc_objects, 1, memory_order_release);
+    lw_stack_account_alloc_n(id, bytes, 1);
 }
 
 static inline void lw_stack_account_free(uint32_t id, uint64_t bytes, uint64_t objects)
 {
-    struct lw_stack_counters *c = lw_stack_counters(id);
     /* release: a reader that sees this free (acquire) also sees the
-     * block's alloc, which happened before it (see snapshot.c). */
+     * block's alloc, which happened before it (lw_stack_read). */
+    struct lw_stack_tally *t = lw_stack_own(id);
+    if (LW_LIKELY(t != NULL)) {
+        lw_own_add(&t->free_bytes, bytes);
+        lw_own_add(&t->free_objects, objects);
+        return;
+    }
+    struct lw_stack_counters *c = lw_stack_counters(id);
     atomic_fetch_add_explicit(&c->free_bytes, bytes, memory_order_release);
     atomic_fetch_add_explicit(&c->free_objects, objects, memory_order_release);
 }
+
+/* A stack's figures: the shared counters plus every thread's tally, the
+ * frees read before the allocations (a free seen implies its allocation
+ * seen: in use never negative), allocations clamped to at least the frees. */
+struct lw_stack_totals {
+    uint64_t alloc_bytes, alloc_objects, free_bytes, free_objects;
+};
+void lw_stack_read(uint32_t id, struct lw_stack_totals *out);
+
+/* The thread is ending: its tally slot goes back for a later thread (its
+ * counts stay in it); this thread uses the shared counters from now on. */
+void lw_stack_thread_exit(void);
 
 /* Ids handed out so far: 1..count are all valid stacks. */
 uint32_t lw_stack_count(void);

@@ -104,6 +104,7 @@ static void on_exit_thread(void *p)
     my_rec = 0;
     release(r);
     lw_scache_thread_exit();
+    lw_stack_thread_exit(); /* after its last count: the thread-stack free above */
     lw_tls.guard = g;
 }
 

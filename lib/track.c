@@ -76,9 +76,7 @@ static LW_COLD bool sampled_alloc(void *p, uint64_t s, int skip)
     }
     lw_sample_filter_add((uintptr_t)p);
     lw_sample_weight((uintptr_t)p, s, &wb, &wo);
-    struct lw_stack_counters *c = lw_stack_counters(id);
-    atomic_fetch_add_explicit(&c->alloc_bytes, wb, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->alloc_objects, wo, memory_order_release);
+    lw_stack_account_alloc_n(id, wb, wo);
     return true;
 }
 
@@ -123,7 +121,7 @@ void *lw_track_alloc(void *p, size_t n, int skip)
      * insert. */
     lw_table_prefetch((uintptr_t)p);
     uint32_t id = lw_stack_here(LW_KIND_HEAP, lw_state.cfg.depth, skip);
-    __builtin_prefetch(lw_stack_counters(id), 1, 3);
+    __builtin_prefetch(lw_stack_own(id), 1, 3); /* NULL (shared counters): harmless */
     struct lw_block b = {.size = n, .stack = id, .epoch = lw_age_stamp_now()};
     struct lw_block stale;
     enum lw_table_result r = id ? lw_table_insert((uintptr_t)p, &b, &stale) : LW_TABLE_DROPPED;
@@ -258,14 +256,17 @@ void lw_track_put_back(void *p, const struct lw_block *b)
 
 void lw_track_count_free(void *p, const struct lw_block *b)
 {
+    uint8_t g = lw_tls.guard;
+    lw_tls.guard = 1; /* a counter's update must not be interleaved by a signal handler's */
     if (lw_state.cfg.sample) {
         count_free_exact(b->size);
         if (b->stack)
             sampled_gone((uintptr_t)p, b);
-        return;
+    } else {
+        lw_stack_account_free(b->stack, b->size, 1);
+        lw_trigger_heap_add(-(int64_t)b->size);
     }
-    lw_stack_account_free(b->stack, b->size, 1);
-    lw_trigger_heap_add(-(int64_t)b->size);
+    lw_tls.guard = g;
 }
 
 void lw_track_mmap(void *p, size_t len, int prot, int flags, int fd, bool by_allocator, int skip)

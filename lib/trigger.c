@@ -409,9 +409,10 @@ static uint64_t heap_exact(void)
         struct lw_stack_info si;
         if (!lw_stack_info(id, &si) || si.kind != LW_KIND_HEAP)
             continue;
-        struct lw_stack_counters *c = lw_stack_counters(id);
-        out += atomic_load_explicit(&c->free_bytes, memory_order_acquire);
-        in += atomic_load_explicit(&c->alloc_bytes, memory_order_acquire);
+        struct lw_stack_totals st;
+        lw_stack_read(id, &st);
+        out += st.free_bytes;
+        in += st.alloc_bytes;
     }
     return in > out ? in - out : 0;
 }

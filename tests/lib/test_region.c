@@ -51,13 +51,15 @@ static void expect_piece(const struct pieces *p, int i, uint64_t start_page, uin
 }
 static uint64_t inuse(uint32_t id)
 {
-    struct lw_stack_counters *c = lw_stack_counters(id);
-    return atomic_load(&c->alloc_bytes) - atomic_load(&c->free_bytes);
+    struct lw_stack_totals c;
+    lw_stack_read(id, &c);
+    return c.alloc_bytes - c.free_bytes;
 }
 static uint64_t live_objects(uint32_t id)
 {
-    struct lw_stack_counters *c = lw_stack_counters(id);
-    return atomic_load(&c->alloc_objects) - atomic_load(&c->free_objects);
+    struct lw_stack_totals c;
+    lw_stack_read(id, &c);
+    return c.alloc_objects - c.free_objects;
 }
 static uint64_t regions_live(void)
 {

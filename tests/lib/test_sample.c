@@ -156,8 +156,9 @@ static uint64_t heap_stack_inuse_bytes(void)
         struct lw_stack_info si;
         if (!lw_stack_info(id, &si) || si.kind != LW_KIND_HEAP)
             continue;
-        struct lw_stack_counters *c = lw_stack_counters(id);
-        s += atomic_load(&c->alloc_bytes) - atomic_load(&c->free_bytes);
+        struct lw_stack_totals c;
+        lw_stack_read(id, &c);
+        s += c.alloc_bytes - c.free_bytes;
     }
     return s;
 }
@@ -224,12 +225,14 @@ Test(sample, large_blocks_exact_per_stack)
         id = b.stack;
         want += malloc_usable_size(p[i]);
     }
-    struct lw_stack_counters *c = lw_stack_counters(id);
-    cr_assert_eq(atomic_load(&c->alloc_bytes), want);
-    cr_assert_eq(atomic_load(&c->alloc_objects), 5);
+    struct lw_stack_totals c;
+    lw_stack_read(id, &c);
+    cr_assert_eq(c.alloc_bytes, want);
+    cr_assert_eq(c.alloc_objects, 5);
     for (int i = 0; i < 5; i++)
         drop(p[i]);
-    cr_assert_eq(atomic_load(&c->free_bytes), want);
+    lw_stack_read(id, &c);
+    cr_assert_eq(c.free_bytes, want);
 }
 
 Test(sample, realloc_take_put_back_and_move)

@@ -103,11 +103,74 @@ Test(stack, counters_add_up)
     lw_stack_account_alloc(id, 100);
     lw_stack_account_alloc(id, 50);
     lw_stack_account_free(id, 100, 1);
-    struct lw_stack_counters *c = lw_stack_counters(id);
-    cr_assert_eq(atomic_load(&c->alloc_bytes), 150);
-    cr_assert_eq(atomic_load(&c->alloc_objects), 2);
-    cr_assert_eq(atomic_load(&c->free_bytes), 100);
-    cr_assert_eq(atomic_load(&c->free_objects), 1);
+    struct lw_stack_totals c;
+    lw_stack_read(id, &c);
+    cr_assert_eq(c.alloc_bytes, 150);
+    cr_assert_eq(c.alloc_objects, 2);
+    cr_assert_eq(c.free_bytes, 100);
+    cr_assert_eq(c.free_objects, 1);
+}
+
+/* Per-thread tallies: 70 threads at once (more than LW_TALLY_SLOTS: the
+ * rest count in the shared counters), each allocating on one stack and
+ * freeing what the previous thread allocated; half give their slot back
+ * at exit, and a second wave of threads takes those slots over. Every
+ * count is in the sum, and the shared counters hold the overflow's. */
+#define TALLY_THREADS 70
+static uint32_t tally_id;
+static pthread_barrier_t tally_barrier;
+static bool tally_slot[2000]; /* by k: the thread had a slot of its own */
+
+static void *tally_thread(void *arg)
+{
+    uintptr_t k = (uintptr_t)arg;
+    lw_stack_account_alloc(tally_id, 100 + k); /* assigns this thread a slot, or none */
+    tally_slot[k] = (uintptr_t)lw_stack_my_tallies > (uintptr_t)LW_TALLY_SHARED;
+    pthread_barrier_wait(&tally_barrier);     /* all 70 hold theirs at once */
+    lw_stack_account_free(tally_id, 100 + k, 1);
+    if (k % 2)
+        lw_stack_thread_exit();
+    return NULL;
+}
+
+static void tally_wave(uintptr_t base)
+{
+    pthread_t t[TALLY_THREADS];
+    cr_assert_eq(pthread_barrier_init(&tally_barrier, NULL, TALLY_THREADS), 0);
+    for (uintptr_t k = 0; k < TALLY_THREADS; k++)
+        cr_assert_eq(pthread_create(&t[k], NULL, tally_thread, (void *)(base + k)), 0);
+    for (int k = 0; k < TALLY_THREADS; k++)
+        pthread_join(t[k], NULL);
+    pthread_barrier_destroy(&tally_barrier);
+}
+
+Test(stack, tallies_of_all_threads_add_up)
+{
+    uintptr_t a[1] = {43};
+    tally_id = lw_stack_intern(LW_KIND_HEAP, a, 1, false);
+    tally_wave(0);
+    tally_wave(1000); /* 35 slots were given back: taken again */
+    uint64_t bytes = 0;
+    for (uintptr_t k = 0; k < TALLY_THREADS; k++)
+        bytes += (100 + k) + (100 + 1000 + k);
+    struct lw_stack_totals c;
+    lw_stack_read(tally_id, &c);
+    cr_assert_eq(c.alloc_objects, 2 * TALLY_THREADS);
+    cr_assert_eq(c.free_objects, 2 * TALLY_THREADS);
+    cr_assert_eq(c.alloc_bytes, bytes);
+    cr_assert_eq(c.free_bytes, bytes);
+    /* the first wave took all 64 slots, the other 6 threads counted in the
+     * shared counters; the second wave got exactly the slots given back */
+    int first = 0, back = 0, second = 0;
+    for (int k = 0; k < TALLY_THREADS; k++) {
+        first += tally_slot[k];
+        back += tally_slot[k] && k % 2;
+        second += tally_slot[1000 + k];
+    }
+    cr_assert_eq(first, LW_TALLY_SLOTS);
+    cr_assert_eq(second, back);
+    struct lw_stack_counters *sh = lw_stack_counters(tally_id);
+    cr_assert_eq(atomic_load(&sh->alloc_objects), (uint64_t)(2 * TALLY_THREADS - first - second));
 }
 
 Test(stack, index_grows_and_finds_everything)

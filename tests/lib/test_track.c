@@ -28,10 +28,11 @@ static struct sums heap_sums(void)
         struct lw_stack_info si;
         if (!lw_stack_info(id, &si) || si.kind != LW_KIND_HEAP)
             continue;
-        struct lw_stack_counters *c = lw_stack_counters(id);
-        s.inuse_bytes += atomic_load(&c->alloc_bytes) - atomic_load(&c->free_bytes);
-        s.alloc_objects += atomic_load(&c->alloc_objects);
-        s.free_objects += atomic_load(&c->free_objects);
+        struct lw_stack_totals c;
+        lw_stack_read(id, &c);
+        s.inuse_bytes += c.alloc_bytes - c.free_bytes;
+        s.alloc_objects += c.alloc_objects;
+        s.free_objects += c.free_objects;
     }
     s.inuse_objects = s.alloc_objects - s.free_objects;
     return s;
