@@ -118,6 +118,8 @@ int main(int argc, char **argv)
     printf("dropped_blocks %" PRIu64 "\n", tot.dropped_blocks);
     printf("dropped_stacks %" PRIu64 "\n", tot.dropped_stacks);
     printf("unwind_failures %" PRIu64 "\n", tot.unwind_failures);
+    printf("stack_cache_hits %" PRIu64 "\n", tot.stack_cache_hits);
+    printf("stack_cache_misses %" PRIu64 "\n", tot.stack_cache_misses);
     printf("mmap_map_calls %" PRIu64 "\n", tot.mmap.map_calls);
     printf("stacks %" PRIu64 "\n", nstacks);
     printf("frames %" PRIu64 "\n", nframes);

@@ -18,7 +18,7 @@
 #define LW_SNAP_MAGIC "LWSNAP\r\n" /* 8 bytes, no NUL; \r\n catches text-mode mangling */
 #define LW_SNAP_MAGIC_LEN 8
 #define LW_SNAP_MAJOR 1
-#define LW_SNAP_MINOR 2
+#define LW_SNAP_MINOR 3
 #define LW_SNAP_SUFFIX ".lwsnap"
 
 struct lw_snap_header {
@@ -131,7 +131,9 @@ struct lw_rec_totals {
     uint64_t live_table_slots;  /* capacity of the live-block table */
     uint64_t reentrant_calls;   /* 1.1: malloc-family calls not recorded because the thread was
                                  * inside leakwatch (a signal handler interrupted a hook) */
-    uint64_t reserved[3];
+    uint64_t stack_cache_hits;   /* 1.3: captures served by the stack cache (no unwinding) */
+    uint64_t stack_cache_misses; /* 1.3: captures that looked there and unwound */
+    uint64_t reserved[1];
 };
 
 /* A PT_LOAD segment of a module, at its address in this process. */

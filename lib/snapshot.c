@@ -33,6 +33,7 @@
 #include "region.h"
 #include "sample.h"
 #include "stack.h"
+#include "stackcache.h"
 #include "state.h"
 #include "strbuf.h"
 #include "sys.h"
@@ -577,6 +578,10 @@ static int write_snapshot(uint32_t trigger, const struct lw_rec_trigger *ti, cha
     t.metadata_bytes += ts.bytes + lw_stack_memory_bytes() + lw_sample_memory_bytes() + reserve_len +
                         lw_ksnap_memory_bytes();
     t.live_table_slots = ts.slots;
+    struct lw_scache_stats cs;
+    lw_scache_stats(&cs);
+    t.stack_cache_hits = cs.hits;
+    t.stack_cache_misses = cs.misses;
     lw_out_begin(&o, LW_REC_TOTALS, sizeof t);
     lw_out_bytes(&o, &t, sizeof t);
     lw_out_end(&o);

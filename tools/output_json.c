@@ -345,6 +345,8 @@ static int json_write(FILE *f, const struct lw_report *r)
     lw_json_object_begin(&j, "leakwatch", false);
     lw_json_u64(&j, "metadata_bytes", t->metadata_bytes);
     lw_json_u64(&j, "live_table_slots", t->live_table_slots);
+    lw_json_u64(&j, "stack_cache_hits", t->stack_cache_hits);
+    lw_json_u64(&j, "stack_cache_misses", t->stack_cache_misses);
     lw_json_object_end(&j);
 
     struct lw_kview kv;

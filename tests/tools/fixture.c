@@ -192,6 +192,8 @@ static void standard_body(struct fx_buf *b)
     t.dropped_stacks = 2;
     t.unwind_failures = 1;
     t.metadata_bytes = 3 << 20;
+    t.stack_cache_hits = 1203;
+    t.stack_cache_misses = 57;
     fx_totals(b, &t);
 
     struct lw_rec_segment main_segs[] = {

@@ -71,6 +71,8 @@ Test(reader, round_trip_field_by_field)
     cr_assert_eq(s->totals.allocator.unmap_calls, 1);
     cr_assert_eq(s->totals.dropped_stacks, 2);
     cr_assert_eq(s->totals.metadata_bytes, 3u << 20);
+    cr_assert_eq(s->totals.stack_cache_hits, 1203);
+    cr_assert_eq(s->totals.stack_cache_misses, 57);
 
     cr_assert_eq(s->nmodules, 3);
     cr_assert_str_eq(s->modules[0].path, "/nonexistent/demo");
@@ -540,6 +542,32 @@ Test(reader, older_minor_still_reads)
     cr_assert_eq(s->nstacks, now->nstacks);
     cr_assert_eq(s->totals.heap_inuse_bytes, now->totals.heap_inuse_bytes);
     cr_assert_eq(s->proc.pid, 4242);
+    lw_reader_free(now);
+    lw_reader_free(s);
+    fx_free(&b);
+}
+
+/* A 1.2 file (before the stack cache's counters in TOTALS) reads them as
+ * 0 and everything else as before. */
+Test(reader, minor_1_2_still_reads)
+{
+    const char *src = getenv("LW_TEST_SRCDIR");
+    cr_assert_not_null(src, "LW_TEST_SRCDIR not set");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/golden/standard-1.2.lwsnap", src);
+    struct lw_snapshot *s = lw_reader_load(path, err);
+    cr_assert_not_null(s, "%s", err);
+    cr_assert_eq(s->minor, 2);
+    cr_assert_eq(s->totals.stack_cache_hits, 0);
+    cr_assert_eq(s->totals.stack_cache_misses, 0);
+    struct fx_buf b;
+    fx_standard(&b);
+    struct lw_snapshot *now = lw_reader_parse(b.data, b.len, "fixture", err);
+    cr_assert_not_null(now, "%s", err);
+    cr_assert_eq(s->nstacks, now->nstacks);
+    cr_assert_eq(s->nthreads, now->nthreads);
+    cr_assert_eq(s->totals.heap_inuse_bytes, now->totals.heap_inuse_bytes);
+    cr_assert_eq(s->totals.metadata_bytes, now->totals.metadata_bytes);
     lw_reader_free(now);
     lw_reader_free(s);
     fx_free(&b);
