@@ -1,6 +1,6 @@
 /*
  * workload.c - the benchmark target: one program, several allocation
- * patterns chosen by the first argument (alloc-heavy, service, pair, mmap,
+ * patterns chosen by the first argument (alloc-heavy, service, pair, realloc, mmap,
  * live, live-stacks). bench/run times it natively and under each interposer. It prints
  * its own figures as "bench.KEY VALUE" lines on stdout (allocations per
  * second, ns per pair, peak RSS at the end of main, CLOCK_MONOTONIC then).
@@ -509,6 +509,74 @@ static int run_pair(double scale)
 }
 
 /* ------------------------------------------------------------------ */
+/* realloc: buffers grown by realloc in small steps (string builders, */
+/* vectors), restarted when full, from call paths 7-13 frames deep.   */
+/* ------------------------------------------------------------------ */
+
+#define RE_BUFS 64
+#define RE_CHUNK 1000 /* operations per descent */
+
+struct re_state {
+    uint64_t rng;
+    char *buf[RE_BUFS];
+    size_t len[RE_BUFS], cap[RE_BUFS];
+    uint64_t reallocs, allocs, frees;
+};
+
+static NOINLINE void re_op(struct re_state *st)
+{
+    uint64_t r = rng_next(&st->rng);
+    unsigned b = (unsigned)(r % RE_BUFS);
+    r >>= 8;
+    if (!st->buf[b] || st->len[b] >= st->cap[b]) { /* full: start a new one */
+        if (st->buf[b]) {
+            free(st->buf[b]);
+            st->frees++;
+        }
+        st->buf[b] = xmalloc(32);
+        st->len[b] = 32;
+        st->cap[b] = 1024 + r % (63 * 1024);
+        st->allocs++;
+        return;
+    }
+    size_t n = st->len[b] + 16 + (r >> 16) % 300;
+    char *p = realloc(st->buf[b], n);
+    if (!p)
+        die("realloc");
+    p[n - 1] = 1;
+    st->buf[b] = p;
+    st->len[b] = n;
+    st->reallocs++;
+}
+
+static NOINLINE int re_descend(struct re_state *st, int depth)
+{
+    if (depth <= 0) {
+        for (int i = 0; i < RE_CHUNK; i++)
+            re_op(st);
+        return 0;
+    }
+    volatile int pad = depth; /* a real frame, not a tail call */
+    return re_descend(st, depth - 1) + pad - depth + 1;
+}
+
+static int run_realloc(double scale)
+{
+    static struct re_state st = {.rng = 0x5eed};
+    uint64_t chunks = (uint64_t)(4000 * scale) + 1;
+    uint64_t t0 = now_ns();
+    for (uint64_t c = 0; c < chunks; c++)
+        re_descend(&st, 4 + (int)(c % 7)); /* 7 stack depths: 7 stacks per call site */
+    double secs = (double)(now_ns() - t0) / 1e9;
+    for (int b = 0; b < RE_BUFS; b++)
+        free(st.buf[b]);
+    printf("bench.reallocs %" PRIu64 "\n", st.reallocs);
+    printf("bench.secs %.6f\n", secs);
+    printf("bench.allocs_per_s %.0f\n", (double)(st.reallocs + st.allocs) / secs);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* mmap: mmap, touch, madvise FREE/DONTNEED, mremap, munmap.          */
 /* ------------------------------------------------------------------ */
 
@@ -822,7 +890,7 @@ static int run_live_stacks(uint64_t n, uint32_t nstacks, int hold)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: workload alloc-heavy|alloc-varied|service|pair|mmap [SCALE]\n"
+            "usage: workload alloc-heavy|alloc-varied|service|pair|realloc|mmap [SCALE]\n"
             "       workload live N [SIZE]\n"
             "       workload live-stacks N STACKS [hold]\n"
             "SCALE multiplies the default amount of work (default 1.0).\n");
@@ -847,6 +915,8 @@ int main(int argc, char **argv)
         rc = run_service(scale);
     else if (!strcmp(mode, "pair"))
         rc = run_pair(scale);
+    else if (!strcmp(mode, "realloc"))
+        rc = run_realloc(scale);
     else if (!strcmp(mode, "mmap"))
         rc = run_mmap(scale);
     else if (!strcmp(mode, "live-stacks") && argc > 3)
