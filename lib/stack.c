@@ -96,6 +96,9 @@ static _Atomic uint64_t tally_chunks; /* chunks mapped, for the metadata figure 
 static uint32_t tally_free[LW_TALLY_SLOTS], tally_nfree; /* under tally_lock */
 static lw_mutex_t tally_lock = LW_MUTEX_INIT;
 #define CHUNK_IDS (1u << LW_TALLY_CHUNK_BITS)
+/* At most 64 MiB of tallies (4096 chunks of 16 KiB): many threads times
+ * many stacks would otherwise multiply the counters' memory by 64. */
+#define TALLY_CHUNKS_MAX 4096u
 
 static struct index *index_new(uint64_t cap)
 {
@@ -480,12 +483,19 @@ static inline __attribute__((always_inline)) int capture_here(uintptr_t *raw, in
     *nraw = 0;
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0), lo = 0, hi = 0;
     bool known = stack_bounds(sp, &lo, &hi);
+    /* The caller's buffers lie below its frame address: headroom counts
+     * from the lowest of them. */
+    uintptr_t low = sp;
+    if ((uintptr_t)raw >= lo && (uintptr_t)raw < low)
+        low = (uintptr_t)raw;
+    if ((uintptr_t)out >= lo && (uintptr_t)out < low)
+        low = (uintptr_t)out;
     int n;
     if (lw_state.cfg.unwind == LW_UNWIND_FP && known) {
         n = fp_walk(buf, want, sp, hi); /* reads memory only: no gate, no headroom */
     } else {
         void *gate = NULL;
-        if (LW_UNLIKELY(!enough_stack(sp, known, lo) || !(gate = capture_enter()))) {
+        if (LW_UNLIKELY(!enough_stack(low, known, lo) || !(gate = capture_enter()))) {
             atomic_fetch_add_explicit(&unwind_failures, 1, memory_order_relaxed);
             return 0;
         }
@@ -638,41 +648,73 @@ uint32_t lw_stack_intern(uint8_t kind, const uintptr_t *frames, int n, bool trun
  * frame, tens of microseconds): it needs more stack than a capture. */
 #define LEARN_HEADROOM (32 * 1024)
 
-/* Teach the stack cache the size of every frame in v[0..n) (v[0] the
- * return address of lw_stack_here, whose CFA is cfa): step libunwind from
- * here, find the frame that returns to v[0] with its stack pointer at cfa,
- * and from there each frame's size is the next frame's stack pointer minus
- * its own. Frames it cannot place become BAD, so no stack asks twice. */
+/* Teach the stack cache about every frame in v[0..n) (v[0] the return
+ * address of lw_stack_here, whose CFA is cfa): step libunwind from here,
+ * find the frame that returns to v[0] with its stack pointer at cfa, and
+ * from there, for each frame: its size (the next frame's stack pointer
+ * minus its own), whether it keeps a frame pointer (its rbp is its CFA -
+ * 16: LW_SCACHE_FP; a realigned frame, whose rbp points into it with the
+ * CFA stored at rbp - 8: BAD), and where it saved its caller's rbp
+ * (libunwind's save location, when it lies in this frame). A signal frame
+ * is BAD. Frames it
+ * stepped past without placing become BAD, so no stack asks twice; if it
+ * could not step at all (a fork going on), nothing is marked. */
 static LW_COLD void learn_sizes(uintptr_t cfa, const uintptr_t *v, int n)
 {
     void *gate = capture_enter();
-    if (gate) {
-        unw_context_t uc;
-        unw_cursor_t cur;
-        if (unw_getcontext(&uc) == 0 && unw_init_local(&cur, &uc) == 0) {
-            int k = -1; /* index in v of the current frame, once found */
-            unw_word_t prev_sp = 0;
-            for (int steps = 0; steps < n + 8; steps++) {
-                unw_word_t ip, sp;
-                if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || unw_get_reg(&cur, UNW_REG_SP, &sp) < 0)
-                    break;
-                if (k >= 0) {
-                    lw_scache_learned(v[k], sp - prev_sp); /* v[k]'s CFA is this frame's sp */
-                    if (++k >= n - 1 || ip != v[k])
-                        break; /* the last frame's size is never needed */
-                } else if (ip == v[0] && sp == cfa) {
-                    k = 0;
-                }
-                prev_sp = sp;
-                if (unw_step(&cur) <= 0)
-                    break;
+    if (!gate)
+        return;
+    unw_context_t uc;
+    unw_cursor_t cur;
+    bool stepped = false;
+    if (unw_getcontext(&uc) == 0 && unw_init_local(&cur, &uc) == 0) {
+        stepped = true;
+        int k = -1; /* index in v of the previous frame, once found */
+        unw_word_t prev_sp = 0, prev_rbp = 0;
+        for (int steps = 0; steps < n + 8; steps++) {
+            unw_word_t ip, sp, rbp;
+            if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || unw_get_reg(&cur, UNW_REG_SP, &sp) < 0 ||
+                unw_get_reg(&cur, UNW_X86_64_RBP, &rbp) < 0)
+                break;
+            bool signal_frame = unw_is_signal_frame(&cur) > 0;
+            if (k >= 0) {
+                /* v[k]'s frame spans [prev_sp, sp): sp is its CFA. */
+                uint32_t flags = 0;
+                uint64_t size = sp - prev_sp, slot = 0;
+                if (prev_rbp == sp - 16)
+                    flags |= LW_SCACHE_FP;
+                else if (prev_rbp >= prev_sp + 8 && prev_rbp < sp &&
+                         *(const unw_word_t *)(prev_rbp - 8) == sp)
+                    size = 0; /* a realigned frame (gcc's DRAP keeps its CFA at rbp - 8): BAD */
+                /* Where the caller's rbp is: saved by v[k] (inside its
+                 * frame), or further down (v[k] left rbp alone). */
+                unw_save_loc_t loc;
+                if (unw_get_save_loc(&cur, UNW_X86_64_RBP, &loc) < 0 || loc.type == UNW_SLT_REG)
+                    size = 0; /* kept in another register: BAD */
+                else if (loc.type == UNW_SLT_MEMORY && loc.u.addr >= prev_sp && loc.u.addr < sp)
+                    slot = (sp - loc.u.addr) % 8 ? 256 : (sp - loc.u.addr) / 8; /* 256: BAD */
+                lw_scache_learned(v[k], size, flags, slot);
+                if (++k >= n - 1 || ip != v[k])
+                    break; /* the last frame's size is never needed */
+            } else if (ip == v[0] && sp == cfa) {
+                k = 0;
             }
+            if (signal_frame) {
+                lw_scache_learned(ip, 0, 0, 0); /* the pc above it is not on the stack: BAD */
+                break;
+            }
+            prev_sp = sp;
+            prev_rbp = rbp;
+            if (unw_step(&cur) <= 0)
+                break;
         }
-        capture_leave(gate);
     }
+    capture_leave(gate);
+    if (!stepped)
+        return;
     for (int i = 0; i < n - 1; i++)
         if (lw_scache_frame_size(v[i]) == LW_SCACHE_UNKNOWN)
-            lw_scache_learned(v[i], 0); /* BAD */
+            lw_scache_learned(v[i], 0, 0, 0); /* BAD */
 }
 
 /* A stack libunwind just gave: into the thread's cache, learning the frame
@@ -746,6 +788,8 @@ struct lw_stack_tally *lw_stack_own_slow(uint32_t id)
     _Atomic(struct lw_stack_tally *) *slot = &d[id >> LW_TALLY_CHUNK_BITS];
     struct lw_stack_tally *ch = atomic_load_explicit(slot, memory_order_relaxed);
     if (!ch) {
+        if (atomic_load_explicit(&tally_chunks, memory_order_relaxed) >= TALLY_CHUNKS_MAX)
+            return NULL; /* enough memory for tallies: the shared counters */
         ch = lw_sys_map(CHUNK_IDS * sizeof *ch, true);
         if (!ch)
             return NULL; /* this count goes to the shared counters */
@@ -800,6 +844,11 @@ void lw_stack_read(uint32_t id, struct lw_stack_totals *out)
         slots = LW_TALLY_SLOTS;
     sum_side(id, slots, offsetof(struct lw_stack_counters, free_bytes),
              offsetof(struct lw_stack_tally, free_bytes), &out->free_bytes, &out->free_objects);
+    if (tally_dirs) { /* a slot taken meanwhile holds allocations too */
+        slots = atomic_load_explicit(&tally_used, memory_order_acquire);
+        if (slots > LW_TALLY_SLOTS)
+            slots = LW_TALLY_SLOTS;
+    }
     sum_side(id, slots, offsetof(struct lw_stack_counters, alloc_bytes),
              offsetof(struct lw_stack_tally, alloc_bytes), &out->alloc_bytes, &out->alloc_objects);
     if (out->alloc_bytes < out->free_bytes)
@@ -853,6 +902,7 @@ void lw_stack_fork_child(void)
      * its own. A slot given back during the fork is whole (its owner had
      * finished counting). */
     lw_mutex_reset(&tally_lock);
+    tally_nfree = 0; /* a thread may have been pushing onto it: drop the list */
     /* Only this thread exists. If it was mid-capture (fork in a signal
      * handler) its later leave finds 0 and stays there. */
     for (int i = 0; i < CAPTURE_SHARDS; i++)

@@ -1,35 +1,48 @@
 /*
  * stackcache.c - the validated stack cache (see stackcache.h). Never
  * allocates through the host, never locks, never reads the stack outside
- * [cfa, hi) of the thread's own stack.
+ * [cfa, hi) of the thread's own stack (plus the word at cfa - 16, in the
+ * capturing function's own frame).
  *
  * Why a hit is the stack libunwind would give. An entry was made from
  * libunwind's frames v[0..n) for a capture whose CFA was cfa, and holds
  * for each frame after v[0] the address where its return address was
- * found: the previous frame's CFA - 8, the CFA being that frame's stack
- * pointer plus its size (the map below, learned by stepping libunwind
- * through the same frames), and every one of those addresses was read
- * and held the frame's value when the entry was made. A hit needs the
- * same cfa and return address and the same value at every one of those
- * addresses. Then, frame by frame: frame i runs at the same return
- * address, so it is the same function at the same call; its stack pointer
- * is the previous CFA, the same; its size at that call is fixed (a frame
- * whose size varies, alloca, has two sizes seen or misplaces a return
- * address and is marked BAD, never used), so its CFA and the address of
- * its caller's return address are the same, and that value was checked.
- * The stack libunwind would unwind is therefore the one cached, frame for
- * frame. The one gap: a frame that changes size (alloca) for which only
- * one size was ever seen, and the stack above it holding, at every shifted
- * address, exactly the return addresses of the cached stack. It needs the
- * whole rest of the stack to repeat at an offset; the usual outermost
- * frames (main, __libc_start_main) never do.
+ * found: the previous frame's CFA - 8. A hit needs the same cfa and return
+ * address and the same value at every one of those addresses. Frame by
+ * frame: frame i runs at the same return address, so it is the same
+ * function at the same call, and its stack pointer is the previous CFA,
+ * the same. Its CFA is then the same too, for one of two reasons:
+ *  - its rbp was not a frame pointer when it was learned. On x86-64 a
+ *    frame whose CFA is not its stack pointer plus a constant (it grows
+ *    with alloca or a variable-length array, or realigns its stack) keeps
+ *    a frame pointer in rbp, at every call from that address: CFA - 16, or
+ *    gcc's realignment (rbp inside the frame, the CFA stored at rbp - 8),
+ *    which is BAD. So this frame's CFA is its stack pointer plus the size
+ *    learned (the map below, from stepping libunwind), at every call from
+ *    this address;
+ *  - or its rbp was CFA - 16, the standard frame pointer (LW_SCACHE_FP): the
+ *    size may vary, so the entry takes this frame's CFA from its rbp + 16,
+ *    with rbp read where the frames below saved it, and checks that rbp
+ *    on every hit. Each frame's save slot for its caller's rbp comes from
+ *    the unwind tables (libunwind's save location), so it is fixed by its
+ *    return address; a frame that does not save rbp leaves it as it was;
+ *    the capturing function keeps a frame pointer (its caller's rbp at
+ *    cfa - 16). So the rbp read is the one libunwind would use, and the CFA
+ *    from it the cached one.
+ * Why both: old return addresses lie all over a stack's dead words, so a
+ * check that reads a word which is not this frame's own return address
+ * would pass on a stale copy (a frame that shrank by alloca leaves its
+ * caller's old return address behind). Signal frames (libunwind takes the
+ * interrupted pc from the saved context, not from the stack) are BAD. Left
+ * outside this argument: hand-written assembly whose unwind tables take
+ * the CFA from a register other than rsp and rbp.
  *
- * The frame-size map is process-wide and insert-only: open addressing,
- * a key claimed with CAS (0 -> ip), then its size stored with release; a
- * reader that finds the key loads the size with acquire and treats 0 as
- * unknown. A size changes at most once more, to BAD (a store; BAD wins
- * over any later observation). The per-thread cache is only ever touched
- * by its thread: no ordering needed.
+ * The frame-size map is process-wide and insert-only: open addressing, a
+ * key claimed with CAS (0 -> ip), its value stored by CAS from 0 (release);
+ * a reader that finds the key loads the value with acquire and treats 0
+ * as unknown. A value changes at most once more, to BAD, which is final:
+ * every first store is a CAS from 0. The per-thread cache is only ever
+ * touched by its thread: no ordering needed.
  */
 #include "stackcache.h"
 
@@ -42,7 +55,7 @@
 /* ---- frame sizes, process-wide ---- */
 #define SIZE_SLOTS (1u << 16) /* 1 MiB; full: new frames are not cached */
 #define SIZE_PROBES 32
-#define SIZE_MAX_FRAME 65535u /* steps are 16-bit */
+#define SIZE_MAX_FRAME 65528u /* a larger frame is never cached through */
 
 struct size_slot {
     _Atomic uint64_t ip;
@@ -93,33 +106,32 @@ uint32_t lw_scache_frame_size(uintptr_t ip)
     return LW_SCACHE_BAD; /* its neighbourhood is full: never cached */
 }
 
-void lw_scache_learned(uintptr_t ip, uint64_t size)
+void lw_scache_learned(uintptr_t ip, uint64_t size, uint32_t flags, uint64_t rbp_slot)
 {
     if (!sizes || !ip)
         return;
-    uint32_t s = size && !(size & 7) && size <= SIZE_MAX_FRAME ? (uint32_t)size : LW_SCACHE_BAD;
+    uint32_t s = size && !(size & 7) && size <= SIZE_MAX_FRAME && rbp_slot <= 0xff
+                     ? (uint32_t)size | (flags & LW_SCACHE_FP) | (uint32_t)rbp_slot << 16
+                     : LW_SCACHE_BAD;
     uint32_t i = (uint32_t)(mix(ip) >> 48);
     for (int p = 0; p < SIZE_PROBES; p++, i = (i + 1) & (SIZE_SLOTS - 1)) {
         uint64_t k = atomic_load_explicit(&sizes[i].ip, memory_order_acquire);
-        if (!k) {
-            if (atomic_compare_exchange_strong_explicit(&sizes[i].ip, &k, ip, memory_order_acq_rel,
-                                                        memory_order_acquire)) {
-                atomic_store_explicit(&sizes[i].size, s, memory_order_release);
-                atomic_fetch_add_explicit(s == LW_SCACHE_BAD ? &n_bad : &n_known, 1,
-                                          memory_order_relaxed);
-                return;
-            }
-            /* k: the ip that took the slot first */
+        if (!k && atomic_compare_exchange_strong_explicit(&sizes[i].ip, &k, ip, memory_order_acq_rel,
+                                                          memory_order_acquire))
+            k = ip; /* ours: its value is still 0 */
+        if (k != ip)
+            continue; /* another ip's slot */
+        uint32_t old = LW_SCACHE_UNKNOWN;
+        if (atomic_compare_exchange_strong_explicit(&sizes[i].size, &old, s, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            atomic_fetch_add_explicit(s == LW_SCACHE_BAD ? &n_bad : &n_known, 1,
+                                      memory_order_relaxed);
+        } else if (old != s && old != LW_SCACHE_BAD) {
+            /* Two observations differ: never trust it again. */
+            atomic_store_explicit(&sizes[i].size, LW_SCACHE_BAD, memory_order_release);
+            atomic_fetch_add_explicit(&n_bad, 1, memory_order_relaxed);
         }
-        if (k == ip) {
-            uint32_t old = atomic_load_explicit(&sizes[i].size, memory_order_acquire);
-            if (old != s && old != LW_SCACHE_BAD) {
-                /* Two sizes (or one racing its first store): never trust it. */
-                atomic_store_explicit(&sizes[i].size, LW_SCACHE_BAD, memory_order_release);
-                atomic_fetch_add_explicit(&n_bad, 1, memory_order_relaxed);
-            }
-            return;
-        }
+        return;
     }
 }
 
@@ -128,26 +140,31 @@ void lw_scache_learned(uintptr_t ip, uint64_t size)
 #define WAYS 4
 #define HIT_BATCH 4096 /* hits and misses counted per thread, published in batches */
 
+/* A cached stack: the words that must still hold what they held, at fixed
+ * offsets from cfa (the entry's key, so its expected values are absolute):
+ * each frame's return address, and for a frame-pointer frame its rbp
+ * (its CFA - 16). */
+#define CHECKS (2 * LW_SCACHE_FRAMES)
 struct entry {
     uint64_t cfa; /* 0: empty */
     uint64_t ra;
     uint32_t tag;
     uint32_t id;
     uint32_t extent; /* every address read lies below cfa + extent */
-    uint16_t n;      /* frames after ra */
-    uint16_t pad;
-    uint16_t step[LW_SCACHE_FRAMES]; /* frame sizes: step[i] moves to frame i + 1's CFA */
-    uint64_t val[LW_SCACHE_FRAMES];  /* val[i]: the return address at that CFA - 8 */
+    uint32_t n;      /* checks */
+    uint32_t pad[8];
+    int32_t off[CHECKS];
+    uint64_t val[CHECKS];
 };
-_Static_assert(sizeof(struct entry) == 512, "an entry is 8 cache lines");
+_Static_assert(sizeof(struct entry) % 64 == 0, "entries start on cache lines");
 
 struct set {
-    uint32_t key[WAYS]; /* 0: empty */
-    uint32_t used[WAYS]; /* the thread's clock at the last hit or fill */
+    uint32_t key[WAYS];  /* 0: empty */
+    uint64_t used[WAYS]; /* the thread's clock at the last hit or fill */
 };
 
 struct cache {
-    uint32_t clock;
+    uint64_t clock;
     uint32_t hits, misses; /* not yet added to n_hits, n_misses */
     uint64_t map_len;
     struct set sets[SETS];
@@ -172,17 +189,15 @@ static inline uint32_t key_of(uint64_t h)
     return (uint32_t)h | 1;
 }
 
-/* Reads return-address slots of the thread's own live stack, which no
- * sanitizer's instrumentation knows as an object. */
+/* Every address is fixed relative to cfa (lw_scache_add worked them out),
+ * so the loads do not wait for each other. They read the thread's own
+ * live stack, which no sanitizer knows as an object. */
 __attribute__((no_sanitize("address", "thread"))) static inline bool
 still_there(const struct entry *e, uintptr_t cfa)
 {
-    uintptr_t c = cfa;
-    for (uint32_t i = 0; i < e->n; i++) {
-        c += e->step[i];
-        if (*(const uintptr_t *)(c - 8) != e->val[i])
+    for (uint32_t i = 0; i < e->n; i++)
+        if (*(const uintptr_t *)(cfa + (intptr_t)e->off[i]) != e->val[i])
             return false;
-    }
     return true;
 }
 
@@ -231,7 +246,7 @@ lw_scache_add(uintptr_t cfa, uint32_t tag, const uintptr_t *v, int n, uint32_t i
 {
     struct cache *c = mine;
     if (c == DEAD || !lw_scache_on() || id == 0 || n < 1 || n - 1 > LW_SCACHE_FRAMES ||
-        cfa < 8 || hi <= cfa)
+        cfa < 16 || hi <= cfa)
         goto refused;
     /* The first address is fixed by the capture itself; if it does not
      * hold v[0], the compiler's CFA is not what this file assumes: off. */
@@ -239,20 +254,39 @@ lw_scache_add(uintptr_t cfa, uint32_t tag, const uintptr_t *v, int n, uint32_t i
         lw_scache_off();
         goto refused;
     }
-    uint16_t step[LW_SCACHE_FRAMES];
-    uintptr_t at = cfa;
+    int32_t off[CHECKS];
+    uint64_t val[CHECKS];
+    uint32_t nc = 0;
+    uintptr_t at = cfa, rbp_at = cfa - 16; /* the capturing function keeps a frame pointer */
     for (int i = 1; i < n; i++) {
-        uint32_t sz = lw_scache_frame_size(v[i - 1]);
-        if (sz == LW_SCACHE_UNKNOWN)
+        uint32_t fv = lw_scache_frame_size(v[i - 1]);
+        if (fv == LW_SCACHE_UNKNOWN)
             return LW_SCACHE_NEED_SIZES;
-        if (sz == LW_SCACHE_BAD || hi - at <= sz)
+        if (fv == LW_SCACHE_BAD)
+            goto refused;
+        uint32_t sz = LW_SCACHE_SIZE(fv), slot = LW_SCACHE_RBP_SLOT(fv);
+        uintptr_t callee = at;
+        if (fv & LW_SCACHE_FP) {
+            /* Its CFA is its rbp + 16, whatever its size this time. */
+            uintptr_t rbp = *(const uintptr_t *)rbp_at;
+            if (rbp + 16 <= callee || rbp + 16 - callee > SIZE_MAX_FRAME || (rbp & 7))
+                goto refused;
+            sz = (uint32_t)(rbp + 16 - callee);
+            off[nc] = (int32_t)(rbp_at - cfa);
+            val[nc++] = rbp;
+        }
+        if (hi - at <= sz || 8 * slot > sz)
             goto refused;
         at += sz;
         if (*(const uintptr_t *)(at - 8) != v[i]) {
-            lw_scache_learned(v[i - 1], LW_SCACHE_BAD); /* its size misplaced the next frame */
+            if (!(fv & LW_SCACHE_FP))
+                lw_scache_learned(v[i - 1], 0, 0, 0); /* its size misplaced the next frame: BAD */
             goto refused;
         }
-        step[i - 1] = (uint16_t)sz;
+        off[nc] = (int32_t)(at - 8 - cfa);
+        val[nc++] = v[i];
+        if (slot)
+            rbp_at = at - 8 * slot;
     }
     if (!c && !(c = cache_map()))
         goto refused;
@@ -269,10 +303,10 @@ lw_scache_add(uintptr_t cfa, uint32_t tag, const uintptr_t *v, int n, uint32_t i
     e->tag = tag;
     e->id = id;
     e->extent = (uint32_t)(at - cfa);
-    e->n = (uint16_t)(n - 1);
-    for (int i = 0; i < n - 1; i++) {
-        e->step[i] = step[i];
-        e->val[i] = v[i + 1];
+    e->n = nc;
+    for (uint32_t i = 0; i < nc; i++) {
+        e->off[i] = off[i];
+        e->val[i] = val[i];
     }
     s->key[w] = key_of(h);
     s->used[w] = ++c->clock;

@@ -1,11 +1,14 @@
 /*
  * stackcache.h - call stacks seen before, without unwinding them again: a
  * per-thread cache of captured stacks, each checked on every use by
- * re-reading the return addresses it names at the stack addresses where
- * they were found, and a process-wide map of frame sizes (learned from
- * libunwind) that says where those addresses lie. Never allocates through
- * the host, never takes a lock, never reads outside the thread's stack.
- * libunwind stays the only source of stacks: this only remembers them.
+ * re-reading the return addresses it names (and the frame pointers of
+ * frames that keep one) at the stack addresses where they were found, and
+ * a process-wide map of what libunwind showed of each frame (its size,
+ * whether it keeps a frame pointer, where it saves its caller's) that says
+ * where those words lie. Never allocates through the host, never takes a
+ * lock, never reads outside the thread's stack. libunwind stays the only
+ * source of stacks: this only remembers them; stackcache.c says why a hit
+ * is what libunwind would give.
  */
 #ifndef LW_STACKCACHE_H
 #define LW_STACKCACHE_H
@@ -16,11 +19,20 @@
 /* Raw frames a cached stack may have (leakwatch's own included). */
 #define LW_SCACHE_FRAMES 48
 
-/* Frame sizes: a frame's CFA minus its stack pointer at the call that
- * returns to ip. UNKNOWN: never learned; BAD: not one fixed size (a frame
- * that grows with alloca, a signal frame, two different observations). */
+/* What is known of the frame that returns to a given address: its size
+ * (its CFA minus its stack pointer at the call, a multiple of 8, at most
+ * 65528) with two flags in the low bits, and in bits 16-23 where it saved
+ * its caller's rbp (CFA - 8 x slot; 0: it did not save it).
+ * UNKNOWN: never learned; BAD: never cached through (a signal frame, a
+ * realigned frame, rbp kept in a register, two different observations). */
 #define LW_SCACHE_UNKNOWN 0u
 #define LW_SCACHE_BAD UINT32_MAX
+/* The frame keeps a frame pointer (its rbp was CFA - 16): its CFA may
+ * come from rbp and its size change (alloca), so a cached stack follows
+ * the rbp saved below it instead of trusting the size. */
+#define LW_SCACHE_FP 1u
+#define LW_SCACHE_SIZE(v) ((v) & 0xfff8u)
+#define LW_SCACHE_RBP_SLOT(v) (((v) >> 16) & 0xffu)
 
 /* Map the frame-size map. false: no memory (the cache stays off). */
 bool lw_scache_init(void);
@@ -29,11 +41,14 @@ bool lw_scache_on(void);
 /* Turn the cache off for good (a check failed that must never fail). */
 void lw_scache_off(void);
 
-/* The size of the frame that returns to ip, or UNKNOWN / BAD. Lock-free. */
+/* The size and flags of the frame that returns to ip, or UNKNOWN / BAD.
+ * Lock-free. */
 uint32_t lw_scache_frame_size(uintptr_t ip);
-/* Record an observed size (0, or one that is not a multiple of 8 or over
- * 64 KiB: BAD). A second, different observation makes it BAD for good. */
-void lw_scache_learned(uintptr_t ip, uint64_t size);
+/* Record what libunwind showed of the frame that returns to ip: its size
+ * (0, not a multiple of 8, or over 65528: BAD), LW_SCACHE_FP or 0, and the
+ * slot where it saved its caller's rbp (0: none; over 255: BAD). A second,
+ * different observation makes it BAD for good. */
+void lw_scache_learned(uintptr_t ip, uint64_t size, uint32_t flags, uint64_t rbp_slot);
 
 /* The key of a capture: which kind of stack, how deep, how many frames cut. */
 static inline uint32_t lw_scache_tag(uint8_t kind, int max, int skip)
@@ -56,7 +71,8 @@ enum lw_scache_add_result {
  * v[0..n) (v[0] the capturing function's return address, at cfa - 8; each
  * next one where the frame sizes say). Every address is checked against
  * the stack before the entry is kept; a size that misplaces one becomes
- * BAD. lo, hi: the stack's bounds. */
+ * BAD. The capturing function must keep a frame pointer (its caller's rbp
+ * at cfa - 16). hi: the top of the stack. */
 enum lw_scache_add_result lw_scache_add(uintptr_t cfa, uint32_t tag, const uintptr_t *v, int n,
                                         uint32_t id, uintptr_t hi);
 

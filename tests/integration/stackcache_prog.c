@@ -13,10 +13,21 @@
  *           callees' stack pointers move round to round)
  *   signal  every allocation made by a SIGUSR1 handler, raised at the leaf
  *   deep    each path under 40 more frames (beyond what the cache holds)
- * It prints "path P BYTES OBJECTS" for each path, the truth.
+ *   alloca2 two callers reach one leaf at the same stack pointer through a
+ *           function whose alloca size differs (a stale return address
+ *           lies where the other caller's frame ended): 100 from
+ *           via_short, 1000 from via_padded
+ *   sigpc   a signal handler allocates; the signal lands after a bare
+ *           syscall in two functions, one of which leaves its own pc just
+ *           below the stack pointer: 10 from raise_f, 1000 from raise_g
+ * It prints "path P BYTES OBJECTS" for each path (paths, alloca, signal,
+ * deep) or "site NAME OBJECTS" (alloca2, sigpc), the truth.
  */
 #include <alloca.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +106,138 @@ static void on_usr1(int sig)
     alloc_for(pending_path);
 }
 
+/* ---- alloca2: one leaf, one stack pointer, two frames of another size ---- */
+static int calibrating;
+static uintptr_t leaf_frame;
+static unsigned long long n_short, n_padded, *counting;
+static size_t short_pad;
+
+static NOINLINE void leaf2(void)
+{
+    if (calibrating) {
+        leaf_frame = (uintptr_t)__builtin_frame_address(0);
+        return;
+    }
+    sink = malloc(24);
+    ++*counting;
+    __asm__ volatile("" ::: "memory");
+}
+
+static NOINLINE void grows(size_t n)
+{
+    char *p = alloca(n);
+    __asm__ volatile("" ::"r"(p) : "memory");
+    leaf2();
+    __asm__ volatile("" ::: "memory");
+}
+
+static NOINLINE void via_short(void)
+{
+    counting = &n_short;
+    grows(short_pad);
+    __asm__ volatile("" ::: "memory");
+}
+
+static NOINLINE void via_padded(void)
+{
+    char pad[256]; /* never written below its top: old words stay */
+    __asm__ volatile("" ::"r"(pad) : "memory");
+    counting = &n_padded;
+    grows(0);
+    __asm__ volatile("" ::: "memory");
+}
+
+static int run_alloca2(void)
+{
+    /* Find the alloca size that puts leaf2 at the same stack pointer from
+     * both callers. */
+    calibrating = 1;
+    via_padded();
+    uintptr_t want = leaf_frame;
+    for (short_pad = 0; short_pad <= 4096; short_pad += 8) {
+        via_short();
+        if (leaf_frame == want)
+            break;
+    }
+    calibrating = 0;
+    if (short_pad > 4096) {
+        fprintf(stderr, "stackcache_prog: alloca2: no alloca size matches the frames\n");
+        return 3;
+    }
+    static void (*const call[2])(void) = {via_short, via_padded};
+    for (int i = 0; i < 1100; i++) {
+        int k = i >= 100;
+        __asm__ volatile("" : "+r"(k)); /* one indirect call site for both */
+        call[k]();
+    }
+    printf("site via_short %llu\nsite via_padded %llu\n", n_short, n_padded);
+    return 0;
+}
+
+/* ---- sigpc: the interrupted pc is not on the stack ---- */
+/* raise_f and raise_g: tgkill(rdi, rsi, rdx) by a bare syscall; the signal
+ * is handled when it returns, at the instruction after it. raise_f first
+ * puts that instruction's address just below its stack pointer. */
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".type raise_f, @function\n"
+        "raise_f:\n"
+        "  .cfi_startproc\n"
+        "  lea 1f(%rip), %r11\n"
+        "  push %r11\n"
+        "  .cfi_adjust_cfa_offset 8\n"
+        "  pop %r11\n"
+        "  .cfi_adjust_cfa_offset -8\n"
+        "  mov $234, %eax\n"
+        "  syscall\n"
+        "1: ret\n"
+        "  .cfi_endproc\n"
+        ".size raise_f, .-raise_f\n"
+        ".p2align 4\n"
+        ".type raise_g, @function\n"
+        "raise_g:\n"
+        "  .cfi_startproc\n"
+        "  mov $234, %eax\n"
+        "  syscall\n"
+        "  ret\n"
+        "  .cfi_endproc\n"
+        ".size raise_g, .-raise_g\n");
+void raise_f(long tgid, long tid, long sig);
+void raise_g(long tgid, long tid, long sig);
+
+static unsigned long long n_f, n_g, *sig_counting;
+
+static NOINLINE void sig_alloc(void)
+{
+    sink = malloc(40);
+    ++*sig_counting;
+    __asm__ volatile("" ::: "memory");
+}
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    sig_alloc();
+}
+
+static int run_sigpc(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr2;
+    sigaction(SIGUSR2, &sa, NULL);
+    long pid = getpid(), tid = syscall(SYS_gettid);
+    static void (*const call[2])(long, long, long) = {raise_f, raise_g};
+    for (int i = 0; i < 1010; i++) {
+        int k = i >= 10;
+        sig_counting = k ? &n_g : &n_f;
+        __asm__ volatile("" : "+r"(k)); /* one indirect call site for both */
+        call[k](pid, tid, SIGUSR2);
+    }
+    printf("site raise_f %llu\nsite raise_g %llu\n", n_f, n_g);
+    return 0;
+}
+
 static const char *mode;
 
 static NOINLINE void one(unsigned path, unsigned round)
@@ -133,9 +276,13 @@ static void *run_rounds(void *arg)
 int main(int argc, char **argv)
 {
     mode = argc > 1 ? argv[1] : "paths";
+    if (!strcmp(mode, "alloca2"))
+        return run_alloca2();
+    if (!strcmp(mode, "sigpc"))
+        return run_sigpc();
     if (strcmp(mode, "paths") && strcmp(mode, "alloca") && strcmp(mode, "signal") &&
         strcmp(mode, "deep")) {
-        fprintf(stderr, "usage: stackcache_prog paths|alloca|signal|deep\n");
+        fprintf(stderr, "usage: stackcache_prog paths|alloca|signal|deep|alloca2|sigpc\n");
         return 2;
     }
     struct sigaction sa;

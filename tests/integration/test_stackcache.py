@@ -5,7 +5,11 @@ scrambled order, from two threads, under a frame that changes size with
 alloca, from a signal handler, and deeper than the cache holds. Every
 path's stack must hold exactly what the program says it allocated there,
 with the cache and without it (--unwind libunwind-uncached), and the two
-reports must name the same stacks with the same figures."""
+reports must name the same stacks with the same figures. Two more cases
+where an old return address lies on the stack where a cache could read it:
+a frame that changes size (alloca) under one stack pointer, and a signal
+that lands where the interrupted pc is also the word below the stack
+pointer; each allocation must stay on the caller that made it."""
 
 import lwtest
 from lwtest import Case
@@ -84,6 +88,39 @@ class StackCacheTest(Case):
 
     def test_stacks_deeper_than_the_cache(self):
         self.check("deep", 1)
+
+
+class StaleReturnAddressTest(Case):
+    def sites(self, mode, unwind):
+        out = self.tmpdir()
+        res = lwtest.leakwatch_run([lwtest.PROGS["stackcache"], mode], out,
+                                   run_args=["--unwind", unwind], check_rc=0)
+        want = {}
+        for line in res.stdout.decode().splitlines():
+            f = line.split()
+            if f and f[0] == "site":
+                want[f[1]] = int(f[2])
+        rep = lwtest.report(out)
+        self.assertReconciles(rep)
+        got = {}
+        for s in rep["stacks"]:
+            names = [fr.get("function") for fr in s.get("frames") or []]
+            for site in want:
+                if site in names:
+                    got[site] = got.get(site, 0) + s["inuse_objects"]
+        return want, got
+
+    def check(self, mode, counts):
+        for unwind in ("libunwind", "libunwind-uncached"):
+            want, got = self.sites(mode, unwind)
+            self.assertEqual(want, counts, f"{mode}: the program's own counts")
+            self.assertEqual(got, want, f"{mode}, {unwind}: blocks per caller")
+
+    def test_a_frame_that_changes_size_under_one_stack_pointer(self):
+        self.check("alloca2", {"via_short": 100, "via_padded": 1000})
+
+    def test_a_signal_whose_pc_is_also_below_the_stack_pointer(self):
+        self.check("sigpc", {"raise_f": 10, "raise_g": 1000})
 
 
 if __name__ == "__main__":

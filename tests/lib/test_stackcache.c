@@ -34,8 +34,8 @@ TestSuite(stackcache, .init = init);
 
 static void learn_both(void)
 {
-    lw_scache_learned(v[0], 32);
-    lw_scache_learned(v[1], 48);
+    lw_scache_learned(v[0], 32, 0, 0);
+    lw_scache_learned(v[1], 48, 0, 0);
 }
 
 Test(stackcache, sizes_are_learned_once_then_used)
@@ -45,7 +45,7 @@ Test(stackcache, sizes_are_learned_once_then_used)
     learn_both();
     cr_assert_eq(lw_scache_frame_size(v[0]), 32);
     cr_assert_eq(lw_scache_frame_size(v[1]), 48);
-    lw_scache_learned(v[0], 32); /* the same size again: still good */
+    lw_scache_learned(v[0], 32, 0, 0); /* the same size again: still good */
     cr_assert_eq(lw_scache_frame_size(v[0]), 32);
     cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 7, HI), LW_SCACHE_ADDED);
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 7);
@@ -87,31 +87,89 @@ Test(stackcache, nothing_is_read_at_or_above_hi)
 
 Test(stackcache, two_sizes_make_a_frame_bad_for_good)
 {
-    lw_scache_learned(v[0], 32);
-    lw_scache_learned(v[0], 40); /* alloca: the frame changed size */
+    lw_scache_learned(v[0], 32, 0, 0);
+    lw_scache_learned(v[0], 40, 0, 0); /* alloca: the frame changed size */
     cr_assert_eq(lw_scache_frame_size(v[0]), LW_SCACHE_BAD);
-    lw_scache_learned(v[0], 32);
+    lw_scache_learned(v[0], 32, 0, 0);
     cr_assert_eq(lw_scache_frame_size(v[0]), LW_SCACHE_BAD);
-    lw_scache_learned(v[1], 48);
+    lw_scache_learned(v[1], 48, 0, 0);
     cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0);
 }
 
 Test(stackcache, a_size_that_misplaces_the_next_frame_becomes_bad)
 {
-    lw_scache_learned(v[0], 40); /* puts v[1] at mem[20], where it is not */
-    lw_scache_learned(v[1], 48);
+    lw_scache_learned(v[0], 40, 0, 0); /* puts v[1] at mem[20], where it is not */
+    lw_scache_learned(v[1], 48, 0, 0);
     cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
     cr_assert_eq(lw_scache_frame_size(v[0]), LW_SCACHE_BAD);
     cr_assert_eq(lw_scache_frame_size(v[1]), 48);
 }
 
+/* A frame that keeps a frame pointer (LW_SCACHE_FP) may change size
+ * (alloca): the entry follows its rbp, read where the frames below saved
+ * it, and a stale copy of the old return address where the frame used to
+ * end is not a hit. rbp_at: where v[1]'s rbp lies. */
+static void frame_pointer_case(uintptr_t *rbp_at)
+{
+    *rbp_at = (uintptr_t)&mem[24]; /* v[1]'s rbp: its CFA (mem[26]) - 16 */
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 9);
+    /* v[1]'s frame grows by 64 bytes: its caller's return address moves
+     * to mem[33]; the old one stays behind at mem[25], a stale copy */
+    *rbp_at = (uintptr_t)&mem[32];
+    mem[33] = v[2];
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0, "a stale return address made a hit");
+    /* the same stack at the new size is an entry of its own */
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 10, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 10);
+    *rbp_at = (uintptr_t)&mem[24]; /* and back */
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 9);
+    cr_assert_eq(lw_scache_frame_size(v[1]), 48 | LW_SCACHE_FP, "a size that varies with rbp stays");
+}
+
+Test(stackcache, frame_pointer_frames_follow_the_rbp_their_callee_saved)
+{
+    lw_scache_learned(v[0], 32, 0, 2); /* saves its caller's rbp at its CFA - 16: mem[18] */
+    lw_scache_learned(v[1], 48, LW_SCACHE_FP, 0);
+    frame_pointer_case(&mem[18]);
+}
+
+Test(stackcache, frame_pointer_frames_follow_an_rbp_passed_through)
+{
+    lw_scache_learned(v[0], 32, 0, 0); /* leaves rbp alone: it is where lw_stack_here saved it */
+    lw_scache_learned(v[1], 48, LW_SCACHE_FP, 0);
+    frame_pointer_case(&mem[14]);
+}
+
+Test(stackcache, a_frame_pointer_that_is_not_one_is_refused)
+{
+    lw_scache_learned(v[0], 32, 0, 0);
+    lw_scache_learned(v[1], 48, LW_SCACHE_FP, 0);
+    mem[14] = 12345; /* what lw_stack_here saved is no frame pointer of v[1] */
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
+}
+
+Test(stackcache, flags_and_slots_are_part_of_the_observation)
+{
+    lw_scache_learned(v[0], 32, LW_SCACHE_FP, 0);
+    cr_assert_eq(lw_scache_frame_size(v[0]), 32 | LW_SCACHE_FP);
+    lw_scache_learned(v[0], 32, 0, 0); /* the same size, other flags: not one kind of frame */
+    cr_assert_eq(lw_scache_frame_size(v[0]), LW_SCACHE_BAD);
+    lw_scache_learned(v[1], 48, 0, 3);
+    cr_assert_eq(LW_SCACHE_RBP_SLOT(lw_scache_frame_size(v[1])), 3);
+    lw_scache_learned(v[1], 48, 0, 4);
+    cr_assert_eq(lw_scache_frame_size(v[1]), LW_SCACHE_BAD);
+    lw_scache_learned(v[2], 48, 0, 256); /* no such slot */
+    cr_assert_eq(lw_scache_frame_size(v[2]), LW_SCACHE_BAD);
+}
+
 Test(stackcache, impossible_sizes_are_bad)
 {
-    lw_scache_learned(0x500000, 0);
-    lw_scache_learned(0x500010, 12);
-    lw_scache_learned(0x500020, 70000);
-    lw_scache_learned(0x500030, 65528);
+    lw_scache_learned(0x500000, 0, 0, 0);
+    lw_scache_learned(0x500010, 12, 0, 0);
+    lw_scache_learned(0x500020, 70000, 0, 0);
+    lw_scache_learned(0x500030, 65528, 0, 0);
     cr_assert_eq(lw_scache_frame_size(0x500000), LW_SCACHE_BAD);
     cr_assert_eq(lw_scache_frame_size(0x500010), LW_SCACHE_BAD);
     cr_assert_eq(lw_scache_frame_size(0x500020), LW_SCACHE_BAD);
@@ -138,7 +196,7 @@ Test(stackcache, the_least_recently_used_way_goes)
 {
     /* Five stacks that share cfa, return address and tag (one set of four
      * ways), differing in v[1]. */
-    lw_scache_learned(v[0], 32);
+    lw_scache_learned(v[0], 32, 0, 0);
     for (uintptr_t k = 0; k < 5; k++) {
         uintptr_t w[2] = {v[0], v[1] + k * 16};
         mem[19] = w[1];
