@@ -659,7 +659,7 @@ uint32_t lw_stack_intern(uint8_t kind, const uintptr_t *frames, int n, bool trun
  * is BAD. Frames it
  * stepped past without placing become BAD, so no stack asks twice; if it
  * could not step at all (a fork going on), nothing is marked. */
-static LW_COLD void learn_sizes(uintptr_t cfa, const uintptr_t *v, int n)
+__attribute__((no_sanitize("address"))) static LW_COLD void learn_sizes(uintptr_t cfa, const uintptr_t *v, int n)
 {
     void *gate = capture_enter();
     if (!gate)
