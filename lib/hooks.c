@@ -34,6 +34,7 @@
 #include "lw_config.h"
 #include "sample.h"
 #include "stack.h"
+#include "stackcache.h"
 #include "state.h"
 #include "threads.h"
 #include "track.h"
@@ -691,6 +692,28 @@ LW_EXPORT __attribute__((noreturn)) void _exit(int status)
 LW_EXPORT __attribute__((noreturn)) void _Exit(int status)
 {
     exit_now(real._Exit, status);
+}
+
+/* ---- dlclose: code may go, and other code come at its addresses ----
+ * The stack cache knows frames by their return addresses; after a
+ * library is unloaded those may belong to new code. Everything it learned
+ * is dropped (and again before the call: nothing learned while it runs
+ * is kept either). Nothing else changes; the module map is read at each
+ * snapshot. */
+LW_EXPORT int dlclose(void *h)
+{
+    int (*fn_real)(void *) = real.dlclose;
+    if (LW_UNLIKELY(!fn_real)) { /* before start-up: as pthread_create above */
+        fn_real = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+        if (!fn_real)
+            return -1;
+    }
+    lw_scache_invalidate();
+    int r = fn_real(h);
+    int saved = errno;
+    lw_scache_invalidate();
+    errno = saved;
+    return r;
 }
 
 /* ---- threads: pthread_create ----

@@ -41,6 +41,7 @@
       (pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg),               \
       (t, attr, fn, arg))                                                                       \
     X(prctl, int, (int option, ...), (option, a2, a3, a4, a5))                                  \
+    X(dlclose, int, (void *h), (h))                                                             \
     X(syscall, long, (long nr, ...), (nr, a1, a2, a3, a4, a5, a6))
 
 #endif

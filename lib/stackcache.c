@@ -65,6 +65,7 @@ struct size_slot {
 
 static struct size_slot *sizes;
 static _Atomic bool on;
+static _Atomic uint32_t gen; /* bumped by lw_scache_invalidate: older entries are void */
 static _Atomic uint64_t n_known, n_bad, n_misses, n_hits, n_added, n_refused;
 
 static inline uint64_t mix(uint64_t x)
@@ -152,7 +153,8 @@ struct entry {
     uint32_t id;
     uint32_t extent; /* every address read lies below cfa + extent */
     uint32_t n;      /* checks */
-    uint32_t pad[8];
+    uint32_t gen;    /* made in this generation */
+    uint32_t pad[7];
     int32_t off[CHECKS];
     uint64_t val[CHECKS];
 };
@@ -214,7 +216,7 @@ uint32_t lw_scache_find(uintptr_t cfa, uintptr_t ra, uint32_t tag, uintptr_t hi)
             continue;
         const struct entry *e = &c->e[set_of(h) * WAYS + (uint32_t)w];
         if (e->cfa == cfa && e->ra == ra && e->tag == tag && hi - cfa >= e->extent &&
-            still_there(e, cfa)) {
+            e->gen == atomic_load_explicit(&gen, memory_order_acquire) && still_there(e, cfa)) {
             s->used[w] = ++c->clock;
             if (LW_UNLIKELY(++c->hits == HIT_BATCH)) {
                 atomic_fetch_add_explicit(&n_hits, HIT_BATCH, memory_order_relaxed);
@@ -254,6 +256,9 @@ lw_scache_add(uintptr_t cfa, uint32_t tag, const uintptr_t *v, int n, uint32_t i
         lw_scache_off();
         goto refused;
     }
+    /* Read first: if code is unloaded while this entry is made, it is
+     * made in the older generation and never used. */
+    uint32_t g = atomic_load_explicit(&gen, memory_order_acquire);
     int32_t off[CHECKS];
     uint64_t val[CHECKS];
     uint32_t nc = 0;
@@ -304,6 +309,7 @@ lw_scache_add(uintptr_t cfa, uint32_t tag, const uintptr_t *v, int n, uint32_t i
     e->id = id;
     e->extent = (uint32_t)(at - cfa);
     e->n = nc;
+    e->gen = g;
     for (uint32_t i = 0; i < nc; i++) {
         e->off[i] = off[i];
         e->val[i] = val[i];
@@ -315,6 +321,22 @@ lw_scache_add(uintptr_t cfa, uint32_t tag, const uintptr_t *v, int n, uint32_t i
 refused:
     atomic_fetch_add_explicit(&n_refused, 1, memory_order_relaxed);
     return LW_SCACHE_REFUSED;
+}
+
+void lw_scache_invalidate(void)
+{
+    if (!sizes)
+        return;
+    /* Values first, then keys: a reader finds either no key (unknown) or
+     * a key whose value is 0 (unknown). Slots never used are not written
+     * (their pages stay untouched). */
+    for (uint32_t i = 0; i < SIZE_SLOTS; i++) {
+        if (!atomic_load_explicit(&sizes[i].ip, memory_order_relaxed))
+            continue;
+        atomic_store_explicit(&sizes[i].size, LW_SCACHE_UNKNOWN, memory_order_release);
+        atomic_store_explicit(&sizes[i].ip, 0, memory_order_release);
+    }
+    atomic_fetch_add_explicit(&gen, 1, memory_order_acq_rel);
 }
 
 void lw_scache_thread_exit(void)

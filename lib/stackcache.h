@@ -76,6 +76,10 @@ enum lw_scache_add_result {
 enum lw_scache_add_result lw_scache_add(uintptr_t cfa, uint32_t tag, const uintptr_t *v, int n,
                                         uint32_t id, uintptr_t hi);
 
+/* Code may have been unloaded (dlclose): forget every frame learned and
+ * every cached stack, in all threads. */
+void lw_scache_invalidate(void);
+
 /* The thread is ending: unmap its cache; it caches nothing from now on. */
 void lw_scache_thread_exit(void);
 

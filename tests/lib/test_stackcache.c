@@ -213,6 +213,22 @@ Test(stackcache, the_least_recently_used_way_goes)
     }
 }
 
+Test(stackcache, an_unloaded_library_voids_everything_learned)
+{
+    learn_both();
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 9);
+    lw_scache_invalidate(); /* dlclose */
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0, "an entry of unloaded code was used");
+    cr_assert_eq(lw_scache_frame_size(v[0]), LW_SCACHE_UNKNOWN);
+    cr_assert_eq(lw_scache_frame_size(v[1]), LW_SCACHE_UNKNOWN);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_NEED_SIZES);
+    lw_scache_learned(v[0], 32, 0, 0); /* what the new code shows */
+    lw_scache_learned(v[1], 48, 0, 0);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 11, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 11);
+}
+
 static void *exiting_thread(void *arg)
 {
     (void)arg;
