@@ -338,6 +338,9 @@ Test(snapshot, format_layout_is_pinned)
     cr_assert_eq(offsetof(struct lw_rec_totals, allocator), 112);
     cr_assert_eq(offsetof(struct lw_rec_totals, dropped_blocks), 176);
     cr_assert_eq(offsetof(struct lw_rec_totals, metadata_bytes), 224);
+    cr_assert_eq(offsetof(struct lw_rec_totals, reentrant_calls), 240);
+    cr_assert_eq(offsetof(struct lw_rec_totals, stack_cache_hits), 248);
+    cr_assert_eq(offsetof(struct lw_rec_totals, stack_cache_misses), 256);
     cr_assert_eq(sizeof(struct lw_rec_module), 24);
     cr_assert_eq(sizeof(struct lw_rec_segment), 32);
     cr_assert_eq(sizeof(struct lw_rec_stack), 40);
