@@ -696,10 +696,9 @@ LW_EXPORT __attribute__((noreturn)) void _Exit(int status)
 
 /* ---- dlclose: code may go, and other code come at its addresses ----
  * The stack cache knows frames by their return addresses; after a
- * library is unloaded those may belong to new code. Everything it learned
- * is dropped (and again before the call: nothing learned while it runs
- * is kept either). Nothing else changes; the module map is read at each
- * snapshot. */
+ * library is unloaded those may belong to new code. Everything it learned,
+ * before or during the call, is dropped once it returns. Nothing else
+ * changes; the module map is read at each snapshot. */
 LW_EXPORT int dlclose(void *h)
 {
     int (*fn_real)(void *) = real.dlclose;
@@ -708,7 +707,6 @@ LW_EXPORT int dlclose(void *h)
         if (!fn_real)
             return -1;
     }
-    lw_scache_invalidate();
     int r = fn_real(h);
     int saved = errno;
     lw_scache_invalidate();

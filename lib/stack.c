@@ -720,10 +720,9 @@ __attribute__((no_sanitize("address"))) static LW_COLD void learn_sizes(uintptr_
 /* A stack libunwind just gave: into the thread's cache, learning the frame
  * sizes it needs first (once per frame, process-wide). */
 static LW_COLD void cache_fill(uintptr_t cfa, uint32_t tag, const uintptr_t *raw, int nraw,
-                               uint32_t id)
+                               uint32_t id, uintptr_t lo, uintptr_t hi)
 {
-    uintptr_t lo, hi;
-    if (nraw < 2 || !stack_bounds(cfa, &lo, &hi))
+    if (nraw < 2)
         return;
     const uintptr_t *v = raw + 1; /* raw[0] lies in lw_stack_here itself */
     int n = nraw - 1;
@@ -742,8 +741,8 @@ LW_NOINLINE uint32_t lw_stack_here(uint8_t kind, int max, int skip)
     uintptr_t cfa = (uintptr_t)__builtin_dwarf_cfa();
     uint32_t tag = lw_scache_tag(kind, max, skip);
     bool cached = lw_state.cfg.unwind == LW_UNWIND_LIBUNWIND && lw_scache_on();
+    uintptr_t lo = 0, hi = 0;
     if (cached) {
-        uintptr_t lo, hi;
         if (LW_UNLIKELY(!stack_bounds(cfa, &lo, &hi))) {
             cached = false; /* a stack of unknown bounds (a coroutine's): never read */
         } else {
@@ -760,7 +759,7 @@ LW_NOINLINE uint32_t lw_stack_here(uint8_t kind, int max, int skip)
     int n = capture_here(raw, (int)(sizeof raw / sizeof raw[0]), frames, max, skip, &truncated, &nraw);
     uint32_t id = lw_stack_intern(kind, frames, n, truncated);
     if (cached && id)
-        cache_fill(cfa, tag, raw, nraw, id);
+        cache_fill(cfa, tag, raw, nraw, id, lo, hi);
     return id;
 }
 

@@ -117,11 +117,10 @@ void *lw_track_alloc(void *p, size_t n, int skip)
     int saved = errno;
     uint8_t g = lw_tls.guard;
     lw_tls.guard = 1;
-    /* The slot's cache miss overlaps the unwinding; the counters' the
-     * insert. */
+    /* The slot's cache miss overlaps the unwinding. (The stack's counters
+     * are this thread's own tally: no miss worth a prefetch.) */
     lw_table_prefetch((uintptr_t)p);
     uint32_t id = lw_stack_here(LW_KIND_HEAP, lw_state.cfg.depth, skip);
-    __builtin_prefetch(lw_stack_own(id), 1, 3); /* NULL (shared counters): harmless */
     struct lw_block b = {.size = n, .stack = id, .epoch = lw_age_stamp_now()};
     struct lw_block stale;
     enum lw_table_result r = id ? lw_table_insert((uintptr_t)p, &b, &stale) : LW_TABLE_DROPPED;
