@@ -472,7 +472,7 @@ static inline int fp_walk(void **buf, int want, uintptr_t fp, uintptr_t hi)
  * itself: they only ever move down). */
 static inline __attribute__((always_inline)) int capture_here(uintptr_t *raw, int cap, uintptr_t *out,
                                                               int max, int skip, bool *truncated,
-                                                              int *nraw)
+                                                              int *nraw, bool *ended)
 {
     void **buf = (void **)raw;
     skip += 1; /* buf[0] is the return into this function */
@@ -481,6 +481,7 @@ static inline __attribute__((always_inline)) int capture_here(uintptr_t *raw, in
         want = cap;
     *truncated = false;
     *nraw = 0;
+    *ended = false;
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0), lo = 0, hi = 0;
     bool known = stack_bounds(sp, &lo, &hi);
     /* The caller's buffers lie below its frame address: headroom counts
@@ -503,6 +504,7 @@ static inline __attribute__((always_inline)) int capture_here(uintptr_t *raw, in
         capture_leave(gate);
     }
     *nraw = n;
+    *ended = n < want; /* the unwinder stopped by itself, not at the depth asked */
     int i = skip;
     while (i < n && (uintptr_t)buf[i] >= own_lo && (uintptr_t)buf[i] < own_hi)
         i++;
@@ -524,7 +526,8 @@ static inline __attribute__((always_inline)) int capture_here(uintptr_t *raw, in
 LW_NOINLINE int lw_stack_capture(uintptr_t *out, int cap, int max, int skip, bool *truncated)
 {
     int nraw;
-    return capture_here(out, cap, out, max, skip, truncated, &nraw);
+    bool ended;
+    return capture_here(out, cap, out, max, skip, truncated, &nraw, &ended);
 }
 
 /* Stacks are identified by a 128-bit hash of (kind, frames): the index
@@ -648,18 +651,21 @@ uint32_t lw_stack_intern(uint8_t kind, const uintptr_t *frames, int n, bool trun
  * frame, tens of microseconds): it needs more stack than a capture. */
 #define LEARN_HEADROOM (32 * 1024)
 
-/* Teach the stack cache about every frame in v[0..n) (v[0] the return
- * address of lw_stack_here, whose CFA is cfa): step libunwind from here,
- * find the frame that returns to v[0] with its stack pointer at cfa, and
- * from there, for each frame: its size (the next frame's stack pointer
- * minus its own), whether it keeps a frame pointer (its rbp is its CFA -
- * 16: LW_SCACHE_FP; a realigned frame, whose rbp points into it with the
- * CFA stored at rbp - 8: BAD), and where it saved its caller's rbp
- * (libunwind's save location, when it lies in this frame). A signal frame
- * is BAD. Frames it
- * stepped past without placing become BAD, so no stack asks twice; if it
- * could not step at all (a fork going on), nothing is marked. */
-__attribute__((no_sanitize("address"))) static LW_COLD void learn_sizes(uintptr_t cfa, const uintptr_t *v, int n)
+/* Teach the stack cache about the frames v[0..need) of the stack v[0..n)
+ * (v[0] the return address of lw_stack_here, whose CFA is cfa; need is n
+ * when libunwind stopped after v[n-1] by itself, else n - 1): step
+ * libunwind from here, find the frame that returns to v[0] with its stack
+ * pointer at cfa, and from there, for each frame: its size (the next
+ * frame's stack pointer, or for the last frame the CFA libunwind worked
+ * out before it stopped, minus its own), whether it keeps a frame pointer
+ * (its rbp is its CFA - 16: LW_SCACHE_FP; a realigned frame, whose rbp
+ * points into it with the CFA stored at rbp - 8: BAD), and where it saved
+ * its caller's rbp (libunwind's save location, when it lies in this
+ * frame). A signal frame is BAD. Frames it stepped past without placing
+ * become BAD, so no stack asks twice; if it could not step at all (a fork
+ * going on), nothing is marked. */
+__attribute__((no_sanitize("address"))) static LW_COLD void learn_sizes(uintptr_t cfa, const uintptr_t *v,
+                                                                        int n, int need)
 {
     void *gate = capture_enter();
     if (!gate)
@@ -672,15 +678,17 @@ __attribute__((no_sanitize("address"))) static LW_COLD void learn_sizes(uintptr_
         int k = -1; /* index in v of the previous frame, once found */
         unw_word_t prev_sp = 0, prev_rbp = 0;
         for (int steps = 0; steps < n + 8; steps++) {
-            unw_word_t ip, sp, rbp;
-            if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || unw_get_reg(&cur, UNW_REG_SP, &sp) < 0 ||
-                unw_get_reg(&cur, UNW_X86_64_RBP, &rbp) < 0)
+            /* After a step that ended the stack, ip is 0 and rbp may be
+             * unreadable; the stack pointer is the last frame's CFA. */
+            unw_word_t ip = 0, sp, rbp = 0;
+            if (unw_get_reg(&cur, UNW_REG_SP, &sp) < 0)
                 break;
-            bool signal_frame = unw_is_signal_frame(&cur) > 0;
+            bool have = unw_get_reg(&cur, UNW_REG_IP, &ip) >= 0 &&
+                        unw_get_reg(&cur, UNW_X86_64_RBP, &rbp) >= 0;
             if (k >= 0) {
                 /* v[k]'s frame spans [prev_sp, sp): sp is its CFA. */
                 uint32_t flags = 0;
-                uint64_t size = sp - prev_sp, slot = 0;
+                uint64_t size = sp > prev_sp ? sp - prev_sp : 0, slot = 0;
                 if (prev_rbp == sp - 16)
                     flags |= LW_SCACHE_FP;
                 else if (prev_rbp >= prev_sp + 8 && prev_rbp < sp &&
@@ -694,25 +702,30 @@ __attribute__((no_sanitize("address"))) static LW_COLD void learn_sizes(uintptr_
                 else if (loc.type == UNW_SLT_MEMORY && loc.u.addr >= prev_sp && loc.u.addr < sp)
                     slot = (sp - loc.u.addr) % 8 ? 256 : (sp - loc.u.addr) / 8; /* 256: BAD */
                 lw_scache_learned(v[k], size, flags, slot);
-                if (++k >= n - 1 || ip != v[k])
-                    break; /* the last frame's size is never needed */
-            } else if (ip == v[0] && sp == cfa) {
+                if (++k >= need || ip != v[k])
+                    break;
+            } else if (have && ip == v[0] && sp == cfa) {
                 k = 0;
             }
-            if (signal_frame) {
+            if (!have)
+                break;
+            if (unw_is_signal_frame(&cur) > 0) {
                 lw_scache_learned(ip, 0, 0, 0); /* the pc above it is not on the stack: BAD */
                 break;
             }
             prev_sp = sp;
             prev_rbp = rbp;
-            if (unw_step(&cur) <= 0)
+            int r = unw_step(&cur);
+            /* A step that ends the stack still leaves the last frame's
+             * CFA, when that is the frame asked for. */
+            if (r < 0 || (r == 0 && k != need - 1))
                 break;
         }
     }
     capture_leave(gate);
     if (!stepped)
         return;
-    for (int i = 0; i < n - 1; i++)
+    for (int i = 0; i < need; i++)
         if (lw_scache_frame_size(v[i]) == LW_SCACHE_UNKNOWN)
             lw_scache_learned(v[i], 0, 0, 0); /* BAD */
 }
@@ -720,16 +733,16 @@ __attribute__((no_sanitize("address"))) static LW_COLD void learn_sizes(uintptr_
 /* A stack libunwind just gave: into the thread's cache, learning the frame
  * sizes it needs first (once per frame, process-wide). */
 static LW_COLD void cache_fill(uintptr_t cfa, uint32_t tag, const uintptr_t *raw, int nraw,
-                               uint32_t id, uintptr_t lo, uintptr_t hi)
+                               bool ended, uint32_t id, uintptr_t lo, uintptr_t hi)
 {
     if (nraw < 2)
         return;
     const uintptr_t *v = raw + 1; /* raw[0] lies in lw_stack_here itself */
     int n = nraw - 1;
-    if (lw_scache_add(cfa, tag, v, n, id, hi) == LW_SCACHE_NEED_SIZES &&
+    if (lw_scache_add(cfa, tag, v, n, ended, id, hi) == LW_SCACHE_NEED_SIZES &&
         cfa - lo >= LEARN_HEADROOM) {
-        learn_sizes(cfa, v, n);
-        lw_scache_add(cfa, tag, v, n, id, hi);
+        learn_sizes(cfa, v, n, ended ? n : n - 1);
+        lw_scache_add(cfa, tag, v, n, ended, id, hi);
     }
 }
 
@@ -753,13 +766,14 @@ LW_NOINLINE uint32_t lw_stack_here(uint8_t kind, int max, int skip)
     }
     uintptr_t raw[max + skip + 1 + LW_STACK_SLACK]; /* sized by the depth option */
     uintptr_t frames[max];
-    bool truncated = false;
+    bool truncated = false, ended;
     int nraw;
     /* capture_here's frame is this function's own: skip as given. */
-    int n = capture_here(raw, (int)(sizeof raw / sizeof raw[0]), frames, max, skip, &truncated, &nraw);
+    int n = capture_here(raw, (int)(sizeof raw / sizeof raw[0]), frames, max, skip, &truncated, &nraw,
+                         &ended);
     uint32_t id = lw_stack_intern(kind, frames, n, truncated);
     if (cached && id)
-        cache_fill(cfa, tag, raw, nraw, id, lo, hi);
+        cache_fill(cfa, tag, raw, nraw, ended, id, lo, hi);
     return id;
 }
 

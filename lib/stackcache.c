@@ -29,6 +29,14 @@
  *    the capturing function keeps a frame pointer (its caller's rbp at
  *    cfa - 16). So the rbp read is the one libunwind would use, and the CFA
  *    from it the cached one.
+ * Where the stack ends. Cut at the depth asked, a stack depends on nothing
+ * past its last return address. Ended by libunwind itself, it depends on
+ * what libunwind read in the last frame: the word where its return
+ * address would be (0, an address below 0x4000, code it cannot step
+ * into) and, if that frame has no unwind tables, its rbp (the fallback
+ * follows it). Such an entry learns the last frame's size too and checks
+ * both words; the rest (that frame's unwind tables) is fixed by its
+ * return address.
  * Why both: old return addresses lie all over a stack's dead words, so a
  * check that reads a word which is not this frame's own return address
  * would pass on a stale copy (a frame that shrank by alloca leaves its
@@ -244,10 +252,14 @@ static LW_COLD struct cache *cache_map(void)
 }
 
 __attribute__((no_sanitize("address", "thread"))) enum lw_scache_add_result
-lw_scache_add(uintptr_t cfa, uint32_t tag, const uintptr_t *v, int n, uint32_t id, uintptr_t hi)
+lw_scache_add(uintptr_t cfa, uint32_t tag, const uintptr_t *v, int n, bool ended, uint32_t id,
+              uintptr_t hi)
 {
     struct cache *c = mine;
-    if (c == DEAD || !lw_scache_on() || id == 0 || n < 1 || n - 1 > LW_SCACHE_FRAMES ||
+    /* Frames whose size is needed: all but the last, unless the unwinder
+     * stopped there by itself. At most two checks each. */
+    int sized = ended ? n : n - 1;
+    if (c == DEAD || !lw_scache_on() || id == 0 || n < 1 || sized > LW_SCACHE_FRAMES ||
         cfa < 16 || hi <= cfa)
         goto refused;
     /* The first address is fixed by the capture itself; if it does not
@@ -263,7 +275,7 @@ lw_scache_add(uintptr_t cfa, uint32_t tag, const uintptr_t *v, int n, uint32_t i
     uint64_t val[CHECKS];
     uint32_t nc = 0;
     uintptr_t at = cfa, rbp_at = cfa - 16; /* the capturing function keeps a frame pointer */
-    for (int i = 1; i < n; i++) {
+    for (int i = 1; i <= sized; i++) {
         uint32_t fv = lw_scache_frame_size(v[i - 1]);
         if (fv == LW_SCACHE_UNKNOWN)
             return LW_SCACHE_NEED_SIZES;
@@ -271,25 +283,33 @@ lw_scache_add(uintptr_t cfa, uint32_t tag, const uintptr_t *v, int n, uint32_t i
             goto refused;
         uint32_t sz = LW_SCACHE_SIZE(fv), slot = LW_SCACHE_RBP_SLOT(fv);
         uintptr_t callee = at;
+        uintptr_t rbp = *(const uintptr_t *)rbp_at; /* this frame's rbp */
+        if ((fv & LW_SCACHE_FP) || i == n) {
+            /* A frame-pointer frame's CFA is its rbp + 16, whatever its
+             * size this time; the last frame's rbp is what an unwinder
+             * without unwind tables for it would have followed. */
+            off[nc] = (int32_t)(rbp_at - cfa);
+            val[nc++] = rbp;
+        }
         if (fv & LW_SCACHE_FP) {
-            /* Its CFA is its rbp + 16, whatever its size this time. */
-            uintptr_t rbp = *(const uintptr_t *)rbp_at;
             if (rbp + 16 <= callee || rbp + 16 - callee > SIZE_MAX_FRAME || (rbp & 7))
                 goto refused;
             sz = (uint32_t)(rbp + 16 - callee);
-            off[nc] = (int32_t)(rbp_at - cfa);
-            val[nc++] = rbp;
         }
         if (hi - at <= sz || 8 * slot > sz)
             goto refused;
         at += sz;
-        if (*(const uintptr_t *)(at - 8) != v[i]) {
+        /* Frame i's return address; past the last frame, the word the
+         * unwinder stopped at (0, a bad address, code it could not step
+         * into), whatever it holds. */
+        uintptr_t word = *(const uintptr_t *)(at - 8);
+        if (i < n && word != v[i]) {
             if (!(fv & LW_SCACHE_FP))
                 lw_scache_learned(v[i - 1], 0, 0, 0); /* its size misplaced the next frame: BAD */
             goto refused;
         }
         off[nc] = (int32_t)(at - 8 - cfa);
-        val[nc++] = v[i];
+        val[nc++] = word;
         if (slot)
             rbp_at = at - 8 * slot;
     }

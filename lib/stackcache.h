@@ -71,10 +71,13 @@ enum lw_scache_add_result {
  * v[0..n) (v[0] the capturing function's return address, at cfa - 8; each
  * next one where the frame sizes say). Every address is checked against
  * the stack before the entry is kept; a size that misplaces one becomes
- * BAD. The capturing function must keep a frame pointer (its caller's rbp
- * at cfa - 16). hi: the top of the stack. */
+ * BAD. ended: the unwinder stopped after v[n-1] by itself (not at the
+ * depth asked), so what it read in v[n-1]'s frame (its return address
+ * word, its rbp) is checked too, and v[n-1]'s size is needed. The
+ * capturing function must keep a frame pointer (its caller's rbp at
+ * cfa - 16). hi: the top of the stack. */
 enum lw_scache_add_result lw_scache_add(uintptr_t cfa, uint32_t tag, const uintptr_t *v, int n,
-                                        uint32_t id, uintptr_t hi);
+                                        bool ended, uint32_t id, uintptr_t hi);
 
 /* Code may have been unloaded (dlclose): forget every frame learned and
  * every cached stack, in all threads. */

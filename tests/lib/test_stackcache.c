@@ -41,13 +41,13 @@ static void learn_both(void)
 Test(stackcache, sizes_are_learned_once_then_used)
 {
     cr_assert_eq(lw_scache_frame_size(v[0]), LW_SCACHE_UNKNOWN);
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 7, HI), LW_SCACHE_NEED_SIZES);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 7, HI), LW_SCACHE_NEED_SIZES);
     learn_both();
     cr_assert_eq(lw_scache_frame_size(v[0]), 32);
     cr_assert_eq(lw_scache_frame_size(v[1]), 48);
     lw_scache_learned(v[0], 32, 0, 0); /* the same size again: still good */
     cr_assert_eq(lw_scache_frame_size(v[0]), 32);
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 7, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 7, HI), LW_SCACHE_ADDED);
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 7);
     /* another capture site, kind or depth, or another stack pointer: not it */
     cr_assert_eq(lw_scache_find(CFA, v[0] + 1, TAG, HI), 0);
@@ -65,7 +65,7 @@ Test(stackcache, sizes_are_learned_once_then_used)
 Test(stackcache, every_return_address_is_checked)
 {
     learn_both();
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 9, HI), LW_SCACHE_ADDED);
     mem[25] = v[2] + 4; /* the outermost frame differs: another stack */
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0);
     mem[25] = v[2];
@@ -79,8 +79,8 @@ Test(stackcache, nothing_is_read_at_or_above_hi)
 {
     learn_both();
     /* v[2]'s address is mem[25]: a stack ending there cannot hold it */
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, (uintptr_t)&mem[25]), LW_SCACHE_REFUSED);
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 9, (uintptr_t)&mem[25]), LW_SCACHE_REFUSED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 9, HI), LW_SCACHE_ADDED);
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, (uintptr_t)&mem[25]), 0);
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, (uintptr_t)&mem[26]), 9);
 }
@@ -93,7 +93,7 @@ Test(stackcache, two_sizes_make_a_frame_bad_for_good)
     lw_scache_learned(v[0], 32, 0, 0);
     cr_assert_eq(lw_scache_frame_size(v[0]), LW_SCACHE_BAD);
     lw_scache_learned(v[1], 48, 0, 0);
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 9, HI), LW_SCACHE_REFUSED);
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0);
 }
 
@@ -101,9 +101,34 @@ Test(stackcache, a_size_that_misplaces_the_next_frame_becomes_bad)
 {
     lw_scache_learned(v[0], 40, 0, 0); /* puts v[1] at mem[20], where it is not */
     lw_scache_learned(v[1], 48, 0, 0);
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 9, HI), LW_SCACHE_REFUSED);
     cr_assert_eq(lw_scache_frame_size(v[0]), LW_SCACHE_BAD);
     cr_assert_eq(lw_scache_frame_size(v[1]), 48);
+}
+
+/* A stack the unwinder ended by itself after v[2] (its return address
+ * word 0, say, or code without unwind tables): v[2]'s size is needed too,
+ * and the entry holds only while what the unwinder stopped at, and v[2]'s
+ * rbp, are what they were. */
+Test(stackcache, a_stack_that_ended_checks_where_it_ended)
+{
+    learn_both();
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, true, 9, HI), LW_SCACHE_NEED_SIZES);
+    lw_scache_learned(v[2], 16, 0, 0); /* v[2]'s CFA is mem[28]: it stopped at mem[27] */
+    mem[14] = 777;                     /* v[2]'s rbp: nobody saved another */
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, true, 9, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 9);
+    mem[27] = 0x404000; /* now a return address: the stack would go on */
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0, "a stack that goes on matched one that ended");
+    mem[27] = 0;
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 9);
+    mem[14] = 778; /* an unwinder without tables for v[2] would follow rbp elsewhere */
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0);
+    mem[14] = 777;
+    cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 9);
+    /* nothing of the kind is read for a stack cut at the depth asked */
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 10, (uintptr_t)&mem[27]), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, true, 10, (uintptr_t)&mem[27]), LW_SCACHE_REFUSED);
 }
 
 /* A frame that keeps a frame pointer (LW_SCACHE_FP) may change size
@@ -113,7 +138,7 @@ Test(stackcache, a_size_that_misplaces_the_next_frame_becomes_bad)
 static void frame_pointer_case(uintptr_t *rbp_at)
 {
     *rbp_at = (uintptr_t)&mem[24]; /* v[1]'s rbp: its CFA (mem[26]) - 16 */
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 9, HI), LW_SCACHE_ADDED);
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 9);
     /* v[1]'s frame grows by 64 bytes: its caller's return address moves
      * to mem[33]; the old one stays behind at mem[25], a stale copy */
@@ -121,7 +146,7 @@ static void frame_pointer_case(uintptr_t *rbp_at)
     mem[33] = v[2];
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0, "a stale return address made a hit");
     /* the same stack at the new size is an entry of its own */
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 10, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 10, HI), LW_SCACHE_ADDED);
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 10);
     *rbp_at = (uintptr_t)&mem[24]; /* and back */
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 9);
@@ -147,7 +172,7 @@ Test(stackcache, a_frame_pointer_that_is_not_one_is_refused)
     lw_scache_learned(v[0], 32, 0, 0);
     lw_scache_learned(v[1], 48, LW_SCACHE_FP, 0);
     mem[14] = 12345; /* what lw_stack_here saved is no frame pointer of v[1] */
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 9, HI), LW_SCACHE_REFUSED);
 }
 
 Test(stackcache, flags_and_slots_are_part_of_the_observation)
@@ -180,16 +205,16 @@ Test(stackcache, a_cfa_that_does_not_hold_the_return_address_turns_it_off)
 {
     learn_both();
     mem[15] = 0;
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 9, HI), LW_SCACHE_REFUSED);
     cr_assert(!lw_scache_on());
     mem[15] = v[0];
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 9, HI), LW_SCACHE_REFUSED);
 }
 
 Test(stackcache, too_deep_is_refused)
 {
     uintptr_t w[LW_SCACHE_FRAMES + 2] = {v[0]};
-    cr_assert_eq(lw_scache_add(CFA, TAG, w, LW_SCACHE_FRAMES + 2, 9, HI), LW_SCACHE_REFUSED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, w, LW_SCACHE_FRAMES + 2, false, 9, HI), LW_SCACHE_REFUSED);
 }
 
 Test(stackcache, the_least_recently_used_way_goes)
@@ -200,7 +225,7 @@ Test(stackcache, the_least_recently_used_way_goes)
     for (uintptr_t k = 0; k < 5; k++) {
         uintptr_t w[2] = {v[0], v[1] + k * 16};
         mem[19] = w[1];
-        cr_assert_eq(lw_scache_add(CFA, TAG, w, 2, (uint32_t)(100 + k), HI), LW_SCACHE_ADDED);
+        cr_assert_eq(lw_scache_add(CFA, TAG, w, 2, false, (uint32_t)(100 + k), HI), LW_SCACHE_ADDED);
         if (k == 1) { /* use the first again: the second is now the oldest */
             mem[19] = v[1];
             cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 100);
@@ -216,16 +241,16 @@ Test(stackcache, the_least_recently_used_way_goes)
 Test(stackcache, an_unloaded_library_voids_everything_learned)
 {
     learn_both();
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 9, HI), LW_SCACHE_ADDED);
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 9);
     lw_scache_invalidate(); /* dlclose */
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0, "an entry of unloaded code was used");
     cr_assert_eq(lw_scache_frame_size(v[0]), LW_SCACHE_UNKNOWN);
     cr_assert_eq(lw_scache_frame_size(v[1]), LW_SCACHE_UNKNOWN);
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_NEED_SIZES);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 9, HI), LW_SCACHE_NEED_SIZES);
     lw_scache_learned(v[0], 32, 0, 0); /* what the new code shows */
     lw_scache_learned(v[1], 48, 0, 0);
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 11, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 11, HI), LW_SCACHE_ADDED);
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 11);
 }
 
@@ -233,11 +258,11 @@ static void *exiting_thread(void *arg)
 {
     (void)arg;
     learn_both();
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_ADDED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 9, HI), LW_SCACHE_ADDED);
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 9);
     lw_scache_thread_exit();
     cr_assert_eq(lw_scache_find(CFA, v[0], TAG, HI), 0);
-    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, 9, HI), LW_SCACHE_REFUSED);
+    cr_assert_eq(lw_scache_add(CFA, TAG, v, 3, false, 9, HI), LW_SCACHE_REFUSED);
     return NULL;
 }
 
