@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../include/lw_format.h"
+#include "context.h"
 #include "lw.h"
 #include "lw_config.h"
 #include "sample.h"
@@ -149,6 +150,7 @@ static LW_COLD void ensure_init(void)
         die("leakwatch: the C library's malloc/free/mmap cannot be found (dlsym RTLD_NEXT); "
             "cannot run\n");
     own_text_range();
+    lw_context_init();
     lw_trigger_register_fork();
     bool ok = lw_core_init(environ);
     if (real.malloc_usable_size) {
@@ -712,6 +714,30 @@ LW_EXPORT int dlclose(void *h)
     lw_scache_invalidate();
     errno = saved;
     return r;
+}
+
+/* ---- setcontext, swapcontext: coroutines' stacks end at their top ----
+ * A context made by makecontext and never run gets a return address with
+ * unwind information (context.c): without it libunwind walks past the
+ * coroutine's stack. Before start-up, the real functions are found here. */
+LW_EXPORT int setcontext(const ucontext_t *ucp)
+{
+    int (*fn_real)(const ucontext_t *) = real.setcontext;
+    if (LW_UNLIKELY(!fn_real) &&
+        !(fn_real = (int (*)(const ucontext_t *))dlsym(RTLD_NEXT, "setcontext")))
+        return -1;
+    lw_context_switching(ucp);
+    return fn_real(ucp);
+}
+
+LW_EXPORT int swapcontext(ucontext_t *oucp, const ucontext_t *ucp)
+{
+    int (*fn_real)(ucontext_t *, const ucontext_t *) = real.swapcontext;
+    if (LW_UNLIKELY(!fn_real) &&
+        !(fn_real = (int (*)(ucontext_t *, const ucontext_t *))dlsym(RTLD_NEXT, "swapcontext")))
+        return -1;
+    lw_context_switching(ucp);
+    return fn_real(oucp, ucp);
 }
 
 /* ---- threads: pthread_create ----

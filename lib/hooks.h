@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <signal.h>
 #include <sys/types.h>
+#include <ucontext.h>
 
 #define LW_HOOKED_FUNCTIONS(X)                                                                  \
     X(malloc, void *, (size_t n), (n))                                                          \
@@ -42,6 +43,8 @@
       (t, attr, fn, arg))                                                                       \
     X(prctl, int, (int option, ...), (option, a2, a3, a4, a5))                                  \
     X(dlclose, int, (void *h), (h))                                                             \
+    X(setcontext, int, (const ucontext_t *ucp), (ucp))                                          \
+    X(swapcontext, int, (ucontext_t *oucp, const ucontext_t *ucp), (oucp, ucp))                 \
     X(syscall, long, (long nr, ...), (nr, a1, a2, a3, a4, a5, a6))
 
 #endif

@@ -20,8 +20,17 @@
  *   sigpc   a signal handler allocates; the signal lands after a bare
  *           syscall in two functions, one of which leaves its own pc just
  *           below the stack pointer: 10 from raise_f, 1000 from raise_g
+ *   lastword  tail_body allocates at one stack pointer, entered with a
+ *           return address of 0 (the outermost frame, as coroutine
+ *           switchers make it) 10 times, then 1000 times with a return
+ *           address into tail_outer: the stacks end at tail_body and at
+ *           tail_outer, and differ only in that one word
+ *   ucontext  two coroutines (makecontext) on stacks inside main's frame
+ *           allocate 1000 times each, switched by swapcontext: their stacks
+ *           end at co_a and co_b
  * It prints "path P BYTES OBJECTS" for each path (paths, alloca, signal,
- * deep) or "site NAME OBJECTS" (alloca2, sigpc), the truth.
+ * deep) or "site NAME OBJECTS" (the others), the truth; for lastword and
+ * ucontext NAME is the outermost function of the site's stack.
  */
 #include <alloca.h>
 #include <pthread.h>
@@ -29,6 +38,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <signal.h>
+#include <setjmp.h>
+#include <ucontext.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +249,107 @@ static int run_sigpc(void)
     return 0;
 }
 
+/* ---- lastword: the word that ended a stack ---- */
+/* enter(fn, ra): run fn as if called from ra, with a 0 above that (the
+ * outermost frame whatever ra's function is). fn never returns. */
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".type enter, @function\n"
+        "enter:\n"
+        "  push $0\n"
+        "  push %rsi\n"
+        "  jmp *%rdi\n"
+        ".size enter, .-enter\n"
+        ".p2align 4\n"
+        ".type tail_outer, @function\n"
+        "tail_outer:\n"
+        "  .cfi_startproc\n"
+        "  nop\n"
+        "  ret\n"
+        "  .cfi_endproc\n"
+        ".size tail_outer, .-tail_outer\n");
+void enter(void (*fn)(void), uintptr_t ra);
+void tail_outer(void);
+
+static jmp_buf back;
+static unsigned long long n_body, n_outer, *tail_counting;
+
+static NOINLINE void tail_body(void)
+{
+    sink = malloc(56);
+    ++*tail_counting;
+    __asm__ volatile("" ::: "memory");
+    longjmp(back, 1);
+}
+
+static NOINLINE void one_tail(uintptr_t ra)
+{
+    if (!setjmp(back))
+        enter(tail_body, ra);
+}
+
+static int run_lastword(void)
+{
+    for (int i = 0; i < 1010; i++) {
+        /* tail_outer + 1: its ret, inside it, with its unwind tables */
+        tail_counting = i < 10 ? &n_body : &n_outer;
+        one_tail(i < 10 ? 0 : (uintptr_t)tail_outer + 1);
+    }
+    printf("site tail_body %llu\nsite tail_outer %llu\n", n_body, n_outer);
+    return 0;
+}
+
+/* ---- ucontext: coroutines on stacks carved out of main's ---- */
+static ucontext_t main_ctx, co_ctx[2];
+static unsigned long long n_co[2];
+
+static NOINLINE void co_alloc(int k)
+{
+    sink = malloc(k ? 80 : 48);
+    n_co[k]++;
+    __asm__ volatile("" ::: "memory");
+}
+
+static NOINLINE void co_a(void)
+{
+    for (int i = 0; i < 1000; i++) {
+        co_alloc(0);
+        swapcontext(&co_ctx[0], &main_ctx);
+    }
+}
+
+static NOINLINE void co_b(void)
+{
+    for (int i = 0; i < 1000; i++) {
+        co_alloc(1);
+        swapcontext(&co_ctx[1], &main_ctx);
+    }
+}
+
+static NOINLINE void make_co(int k, char *stack, void (*fn)(void))
+{
+    if (getcontext(&co_ctx[k]))
+        abort();
+    co_ctx[k].uc_stack.ss_sp = stack;
+    co_ctx[k].uc_stack.ss_size = 65536;
+    co_ctx[k].uc_link = &main_ctx; /* each returns here once done */
+    makecontext(&co_ctx[k], fn, 0);
+}
+
+static int run_ucontext(void)
+{
+    char stacks[2][65536];
+    memset(stacks, 0x5a, sizeof stacks);
+    make_co(0, stacks[0], co_a);
+    make_co(1, stacks[1], co_b);
+    /* 1000 turns each, and one more to let each return */
+    for (int i = 0; i < 2002; i++)
+        if (swapcontext(&main_ctx, &co_ctx[i & 1]))
+            return 1;
+    printf("site co_a %llu\nsite co_b %llu\n", n_co[0], n_co[1]);
+    return 0;
+}
+
 static const char *mode;
 
 static NOINLINE void one(unsigned path, unsigned round)
@@ -280,9 +392,13 @@ int main(int argc, char **argv)
         return run_alloca2();
     if (!strcmp(mode, "sigpc"))
         return run_sigpc();
+    if (!strcmp(mode, "lastword"))
+        return run_lastword();
+    if (!strcmp(mode, "ucontext"))
+        return run_ucontext();
     if (strcmp(mode, "paths") && strcmp(mode, "alloca") && strcmp(mode, "signal") &&
         strcmp(mode, "deep")) {
-        fprintf(stderr, "usage: stackcache_prog paths|alloca|signal|deep|alloca2|sigpc\n");
+        fprintf(stderr, "usage: stackcache_prog paths|alloca|signal|deep|alloca2|sigpc|lastword|ucontext\n");
         return 2;
     }
     struct sigaction sa;
