@@ -49,12 +49,20 @@
  * key claimed with CAS (0 -> ip), its value stored by CAS from 0 (release);
  * a reader that finds the key loads the value with acquire and treats 0
  * as unknown. A value changes at most once more, to BAD, which is final:
- * every first store is a CAS from 0. The per-thread cache is only ever
- * touched by its thread: no ordering needed.
+ * every first store is a CAS from 0. Only lw_scache_invalidate (dlclose)
+ * empties slots, and never while a writer is inside one: writers count
+ * themselves in `writing` and stay out while `clearing` is set (each
+ * stores its own word, then loads the other's, both sequentially
+ * consistent: one of the two sees the other). Otherwise a writer that
+ * claimed a slot just before it was emptied could leave its value in a
+ * slot without a key, which the next key to claim it would then read as
+ * its own. The per-thread cache is only ever touched by its thread: no
+ * ordering needed.
  */
 #include "stackcache.h"
 
 #include <stdatomic.h>
+#include <sched.h>
 #include <stddef.h>
 
 #include "lw.h"
@@ -75,6 +83,8 @@ static struct size_slot *sizes;
 static _Atomic bool on;
 static _Atomic uint32_t gen; /* bumped by lw_scache_invalidate: older entries are void */
 static _Atomic uint64_t n_known, n_bad, n_misses, n_hits, n_added, n_refused;
+static _Atomic uint32_t writing;  /* writers inside lw_scache_learned */
+static _Atomic uint32_t clearing; /* lw_scache_invalidate calls emptying the map */
 
 static inline uint64_t mix(uint64_t x)
 {
@@ -115,10 +125,20 @@ uint32_t lw_scache_frame_size(uintptr_t ip)
     return LW_SCACHE_BAD; /* its neighbourhood is full: never cached */
 }
 
+static void learned(uintptr_t ip, uint64_t size, uint32_t flags, uint64_t rbp_slot);
+
 void lw_scache_learned(uintptr_t ip, uint64_t size, uint32_t flags, uint64_t rbp_slot)
 {
     if (!sizes || !ip)
         return;
+    atomic_fetch_add(&writing, 1);
+    if (!atomic_load(&clearing)) /* else: the map is being emptied, learn it later */
+        learned(ip, size, flags, rbp_slot);
+    atomic_fetch_sub(&writing, 1);
+}
+
+static void learned(uintptr_t ip, uint64_t size, uint32_t flags, uint64_t rbp_slot)
+{
     uint32_t s = size && !(size & 7) && size <= SIZE_MAX_FRAME && rbp_slot <= 0xff
                      ? (uint32_t)size | (flags & LW_SCACHE_FP) | (uint32_t)rbp_slot << 16
                      : LW_SCACHE_BAD;
@@ -347,6 +367,20 @@ void lw_scache_invalidate(void)
 {
     if (!sizes)
         return;
+    atomic_fetch_add(&clearing, 1);
+    /* Writers inside now finish; later ones stay out. A learn takes tens
+     * of microseconds; one that does not end (a thread stopped inside it,
+     * a fork child's copy of another thread's count) turns the cache off
+     * rather than hang the program's dlclose. */
+    uint64_t start = lw_sys_monotonic_ns();
+    while (atomic_load(&writing)) {
+        if (lw_sys_monotonic_ns() - start > 200 * 1000 * 1000) {
+            lw_scache_off();
+            atomic_fetch_add_explicit(&gen, 1, memory_order_acq_rel);
+            return; /* clearing stays set: nothing is learned again */
+        }
+        sched_yield();
+    }
     /* Values first, then keys: a reader finds either no key (unknown) or
      * a key whose value is 0 (unknown). Slots never used are not written
      * (their pages stay untouched). */
@@ -357,6 +391,7 @@ void lw_scache_invalidate(void)
         atomic_store_explicit(&sizes[i].ip, 0, memory_order_release);
     }
     atomic_fetch_add_explicit(&gen, 1, memory_order_acq_rel);
+    atomic_fetch_sub(&clearing, 1);
 }
 
 void lw_scache_thread_exit(void)

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../include/lw_format.h"
 #include "lw.h"
@@ -336,4 +337,67 @@ Test(stackcache, real_captures_give_the_ids_libunwind_gives)
     cr_assert_geq(st.hits, 40, "hits %lu misses %lu added %lu refused %lu", (unsigned long)st.hits,
                   (unsigned long)st.misses, (unsigned long)st.added, (unsigned long)st.refused);
     cr_assert_geq(st.sizes_known, 3);
+}
+
+/* dlclose empties the frame-size map while other threads learn: no frame
+ * may ever read another frame's size. Every frame here has one size, so
+ * the only values a reader may see are "unknown" and that size (a value
+ * left behind in a slot without a key, taken over by the next key, would
+ * show up as another size or, once both are stored, as BAD). */
+#define RACE_IPS 40000
+#define RACE_NS (400u * 1000 * 1000)
+static _Atomic int race_stop;
+static _Atomic uint64_t race_wrong, race_reads;
+
+static uintptr_t race_ip(unsigned i)
+{
+    return 0x500000 + 16 * (uintptr_t)i;
+}
+
+static uint32_t race_size(unsigned i)
+{
+    return 8 * (1 + i % 97);
+}
+
+static void *race_learner(void *arg)
+{
+    unsigned x = (unsigned)(uintptr_t)arg * 2654435761u + 1;
+    while (!atomic_load(&race_stop)) {
+        x = x * 1103515245u + 12345u;
+        unsigned i = (x >> 8) % RACE_IPS;
+        lw_scache_learned(race_ip(i), race_size(i), 0, 0);
+        for (unsigned k = 0; k < 4; k++) {
+            unsigned j = (i + k * 131) % RACE_IPS;
+            uint32_t got = lw_scache_frame_size(race_ip(j));
+            if (got != LW_SCACHE_UNKNOWN && got != race_size(j))
+                atomic_fetch_add(&race_wrong, 1);
+            atomic_fetch_add_explicit(&race_reads, 1, memory_order_relaxed);
+        }
+    }
+    return NULL;
+}
+
+Test(stackcache, emptying_the_map_never_hands_one_frame_another_frames_size)
+{
+    pthread_t t[2];
+    for (uintptr_t k = 0; k < 2; k++)
+        cr_assert_eq(pthread_create(&t[k], NULL, race_learner, (void *)k), 0);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    unsigned clears = 0;
+    do {
+        lw_scache_invalidate();
+        clears++;
+        clock_gettime(CLOCK_MONOTONIC, &b);
+    } while ((uint64_t)(b.tv_sec - a.tv_sec) * 1000000000u + (uint64_t)b.tv_nsec - (uint64_t)a.tv_nsec <
+             RACE_NS);
+    atomic_store(&race_stop, 1);
+    for (int k = 0; k < 2; k++)
+        pthread_join(t[k], NULL);
+    cr_assert(lw_scache_on(), "no learner was stuck: the cache stays on");
+    cr_assert_gt(atomic_load(&race_reads), 10000);
+    cr_assert_gt(clears, 100);
+    cr_assert_eq(atomic_load(&race_wrong), 0, "%llu of %llu reads saw another frame's size (%u clears)",
+                 (unsigned long long)atomic_load(&race_wrong),
+                 (unsigned long long)atomic_load(&race_reads), clears);
 }
