@@ -7,7 +7,8 @@
  * bench/run. Never a test.
  *
  * usage: tablebench fill N          fill to N live, churn at N live
- *        tablebench threads N OPS   1 then 2 threads, OPS pairs each, N live
+ *        tablebench threads N OPS   1 then 2 threads (N live in all, halved
+ *                                   between the two), OPS pairs each, twice
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -151,6 +152,10 @@ static void *work(void *arg)
         lw_table_insert(mine[j], &b, &stale);
     }
     w->elapsed = now_ns() - t0;
+    /* Leave the table as we found it: the next run starts from the same
+     * state (what is still in a mailbox, the caller removes). */
+    for (uint64_t i = 0; i < w->live; i++)
+        lw_table_remove(mine[i], &out);
     free(mine);
     return NULL;
 }
@@ -175,7 +180,17 @@ static double run_threads(int nthreads, uint64_t live, uint64_t ops)
             longest = w[i].elapsed;
     }
     pthread_barrier_destroy(&bar);
+    struct lw_block out;
+    for (int i = 0; i < 2 * MAIL; i++)
+        if (mail[i])
+            lw_table_remove(mail[i], &out);
     free(mail);
+    struct lw_table_stats st;
+    lw_table_stats(&st);
+    if (st.live != 0) {
+        fprintf(stderr, "tablebench: %" PRIu64 " blocks left in the table after a run\n", st.live);
+        exit(1);
+    }
     return (double)ops * nthreads / ((double)longest / 1e9); /* pairs per second */
 }
 
@@ -195,11 +210,17 @@ int main(int argc, char **argv)
     }
     if (argc >= 4 && !strcmp(argv[1], "threads")) {
         uint64_t live = strtoull(argv[2], NULL, 10), ops = strtoull(argv[3], NULL, 10);
-        double one = run_threads(1, live, ops);
+        /* The same table each time: LIVE blocks in all, held by one thread
+         * or half by each of two, and every run leaves it empty. Two
+         * rounds, alternating, the best of each kept: the first run also
+         * grows the table's arrays, which stay. */
+        double one = 0, two = 0;
+        for (int round = 0; round < 2; round++) {
+            double r1 = run_threads(1, live, ops), r2 = run_threads(2, live / 2, ops);
+            one = r1 > one ? r1 : one;
+            two = r2 > two ? r2 : two;
+        }
         printf("table.pairs_per_s_1thread %.0f\n", one);
-        /* the second run starts on a fuller table (the first run's blocks
-         * stay); both threads' own live sets are the same size */
-        double two = run_threads(2, live, ops);
         printf("table.pairs_per_s_2threads %.0f\n", two);
         printf("table.scaling %.2f\n", two / one);
         struct lw_table_stats st;
