@@ -225,10 +225,17 @@ static inline uint32_t key_of(uint64_t h)
 __attribute__((no_sanitize("address", "thread"))) static inline bool
 still_there(const struct entry *e, uintptr_t cfa)
 {
-    for (uint32_t i = 0; i < e->n; i++)
-        if (*(const uintptr_t *)(cfa + (intptr_t)e->off[i]) != e->val[i])
+#define WORD_DIFFERS(k) (*(const uintptr_t *)(cfa + (intptr_t)e->off[k]) ^ e->val[k])
+    /* Four words per branch: a hit reads them all anyway. */
+    uint32_t i = 0, n = e->n;
+    for (; i + 4 <= n; i += 4)
+        if (WORD_DIFFERS(i) | WORD_DIFFERS(i + 1) | WORD_DIFFERS(i + 2) | WORD_DIFFERS(i + 3))
             return false;
-    return true;
+    uint64_t diff = 0;
+    for (; i < n; i++)
+        diff |= WORD_DIFFERS(i);
+    return diff == 0;
+#undef WORD_DIFFERS
 }
 
 uint32_t lw_scache_find(uintptr_t cfa, uintptr_t ra, uint32_t tag, uintptr_t hi)
